@@ -1,0 +1,1 @@
+//! The pure domain (placeholder, being written).
