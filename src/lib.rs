@@ -1,5 +1,14 @@
 //! dunning: a self-hostable payment-recovery service for subscription billing.
-//! The binary in `main.rs` is a thin CLI over this library.
+//! The binary in `main.rs` is a thin CLI over this library; `app::Application` wires everything.
 
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
 pub mod domain;
+pub mod http;
+pub mod jobs;
 pub mod providers;
+pub mod store;
+pub mod tenants;

@@ -1,0 +1,239 @@
+//! Start-up and wiring: `Application::build` connects, migrates, loads keys, binds the listener;
+//! `run_until_stopped` runs the API, the workers and the sweep until the stop token fires, then drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{Role, Settings};
+use crate::crypto::{self, Keys};
+use crate::jobs::process_event::{AcceptAll, EventSink};
+use crate::jobs::{self, WorkerHealth};
+use crate::providers::Provider;
+use crate::providers::stripe::Stripe;
+use crate::store::Store;
+use crate::tenants::{self, DEFAULT_TENANT, StripeInput, TenantInput};
+
+/// Everything a handler or a job needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Keys,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
+    pub stripe: Arc<dyn Provider>,
+    pub engine: Arc<dyn EventSink>,
+    pub admin_token_hash: Arc<str>,
+    pub health: Arc<WorkerHealth>,
+    /// Makes worker names unique per process start, as apalis requires.
+    pub instance_id: Arc<str>,
+}
+
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+    /// Credentials generated during this start, to be shown to the operator exactly once.
+    pub first_run_notices: Vec<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Arc::new(AcceptAll)).await
+    }
+
+    /// Like [`build`](Self::build) with another event sink (the engine, or a test double).
+    pub async fn build_with(
+        settings: Settings,
+        engine: Arc<dyn EventSink>,
+    ) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database_url, settings.db_max_connections)
+            .await
+            .with_context(|| format!("connecting to the {} database", backend_of(&settings)))?;
+        store
+            .migrate()
+            .await
+            .context("applying database migrations")?;
+        let mut notices = Vec::new();
+        let keys = load_keys(&store, &settings).await?;
+        let admin_token_hash = admin_token_hash(&store, &settings, &mut notices).await?;
+        let clock = if settings.test_clock {
+            Clock::test(chrono::Utc::now())
+        } else {
+            Clock::System
+        };
+        if let Some(shortcut) = &settings.stripe {
+            apply_stripe_shortcut(&store, &keys, &clock, shortcut, &mut notices).await?;
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {} (DUNNING_LISTEN)", settings.listen))?;
+        let state = AppState {
+            store,
+            keys,
+            settings: Arc::new(settings),
+            clock,
+            stripe: Arc::new(Stripe),
+            engine,
+            admin_token_hash: admin_token_hash.into(),
+            health: Arc::new(WorkerHealth::default()),
+            instance_id: uuid::Uuid::new_v4().simple().to_string()[..12].into(),
+        };
+        Ok(Application {
+            state,
+            listener,
+            first_run_notices: notices,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves and works until `stop` is cancelled; then stops accepting, lets in-flight tasks finish
+    /// within the shutdown timeout, and returns.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let Application {
+            state, listener, ..
+        } = self;
+        let role = state.settings.role;
+        let router = crate::http::router(state.clone());
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+        let runs_workers = role != Role::Api;
+        let monitor = runs_workers.then(|| jobs::monitor(&state));
+        let workers = async {
+            if let Some(m) = monitor {
+                let signal = stop.clone();
+                if let Err(e) = m
+                    .run_with_signal(async move {
+                        signal.cancelled().await;
+                        Ok(())
+                    })
+                    .await
+                {
+                    tracing::error!(error = %e, "workers stopped with an error");
+                }
+            }
+        };
+        let sweep = async {
+            if runs_workers {
+                jobs::sweep::run(state.clone(), stop.clone()).await;
+            }
+        };
+        let (served, _, _) = tokio::join!(server, workers, sweep);
+        state.store.close().await;
+        served.context("HTTP server failed")
+    }
+}
+
+fn backend_of(s: &Settings) -> &'static str {
+    if s.is_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
+}
+
+/// The service secret: `DUNNING_SECRET`, or one generated on first run and kept in the database (dev
+/// mode). A check value catches a later start with a different secret before it garbles anything.
+pub(crate) async fn load_keys(store: &Store, settings: &Settings) -> anyhow::Result<Keys> {
+    let now = chrono::Utc::now();
+    let secret = match &settings.secret {
+        Some(s) => s.clone(),
+        None => {
+            let generated = crypto::random_token("");
+            SecretString::from(
+                store
+                    .setting_or_insert("generated_secret", &generated, now)
+                    .await?,
+            )
+        }
+    };
+    let keys = Keys::derive(&secret);
+    let stored = store
+        .setting_or_insert("secret_check", &keys.check_value(), now)
+        .await?;
+    if stored != keys.check_value() {
+        anyhow::bail!(
+            "DUNNING_SECRET: differs from the secret this database was set up with; stored processor \
+             secrets could not be read. Use the original secret."
+        );
+    }
+    Ok(keys)
+}
+
+/// The admin token's hash: from `DUNNING_ADMIN_TOKEN`, else generated once and announced once.
+async fn admin_token_hash(
+    store: &Store,
+    settings: &Settings,
+    notices: &mut Vec<String>,
+) -> anyhow::Result<String> {
+    if let Some(t) = &settings.admin_token {
+        return Ok(crypto::hash_token(t.expose_secret()));
+    }
+    let token = crypto::random_token("dadm_");
+    let hash = crypto::hash_token(&token);
+    let stored = store
+        .setting_or_insert("admin_token_hash", &hash, chrono::Utc::now())
+        .await?;
+    if stored == hash {
+        notices.push(format!(
+            "Generated admin token (shown once; set DUNNING_ADMIN_TOKEN to choose your own): {token}"
+        ));
+    }
+    Ok(stored)
+}
+
+/// `DUNNING_STRIPE_*`: create or update the `default` tenant, served at `/webhooks/stripe`.
+async fn apply_stripe_shortcut(
+    store: &Store,
+    keys: &Keys,
+    clock: &Clock,
+    s: &crate::config::StripeShortcut,
+    notices: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let input = TenantInput {
+        stripe: Some(StripeInput {
+            secret_key: Some(s.secret_key.clone()),
+            webhook_secrets: Some(vec![s.webhook_secret.clone()]),
+            api_base: s.api_base.clone(),
+        }),
+        ..TenantInput::default()
+    };
+    let now = clock.now();
+    match store.tenant(DEFAULT_TENANT).await? {
+        Some(mut row) => {
+            tenants::apply(&mut row, input, keys, false)
+                .map_err(|e| anyhow::anyhow!("DUNNING_STRIPE_*: {e}"))?;
+            row.updated_at = now;
+            store.update_tenant(&row).await?;
+        }
+        None => {
+            let api_key = crypto::random_token("dk_");
+            let mut row = tenants::new_row(now, &api_key);
+            let create = TenantInput {
+                id: Some(DEFAULT_TENANT.into()),
+                name: Some("Default".into()),
+                ..input
+            };
+            tenants::apply(&mut row, create, keys, true)
+                .map_err(|e| anyhow::anyhow!("DUNNING_STRIPE_*: {e}"))?;
+            store.insert_tenant(&row).await?;
+            notices.push(format!(
+                "Created tenant \"default\"; its API key (shown once): {api_key}"
+            ));
+        }
+    }
+    Ok(())
+}

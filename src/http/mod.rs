@@ -1,0 +1,34 @@
+//! HTTP routes. Each module exposes a `router()`; they are merged here once. Handlers are thin: they
+//! extract, call a store or domain function, and map the result.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::config::Role;
+
+pub mod auth;
+pub mod error;
+mod events;
+mod json;
+mod ops;
+mod tenants;
+mod webhooks;
+
+pub use error::{ApiError, ApiResult};
+
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new().merge(ops::router());
+    if state.settings.role != Role::Worker {
+        app = app
+            .merge(webhooks::router())
+            .merge(tenants::router())
+            .merge(events::router());
+    }
+    // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.
+    let limit = state.settings.max_body_bytes;
+    app.layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,153 @@
+//! apalis workers in the same process as the HTTP server, their health for `/readyz`, and the sweep.
+//! apalis 1.0 edges handled here: polling is configured (no 30 s pickup), LISTEN/NOTIFY on PostgreSQL,
+//! worker names unique per start, dead workers restarted and reported, backoff done by us.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use apalis::prelude::*;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::store::Db;
+use crate::store::events::{PROCESS_EVENT_QUEUE, ProcessEvent};
+
+pub mod process_event;
+pub mod sweep;
+
+/// Liveness of each logical worker, fed by the monitor's events.
+#[derive(Debug, Default)]
+pub struct WorkerHealth {
+    workers: Mutex<BTreeMap<String, WorkerStatus>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerStatus {
+    pub name: String,
+    pub alive: bool,
+    pub restarts: usize,
+    pub last_error: Option<String>,
+}
+
+impl WorkerHealth {
+    pub fn register(&self, name: &str) {
+        let mut w = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(name.to_string()).or_insert(WorkerStatus {
+            name: name.to_string(),
+            alive: false,
+            restarts: 0,
+            last_error: None,
+        });
+    }
+
+    fn update(&self, name: &str, f: impl FnOnce(&mut WorkerStatus)) {
+        let mut w = self.workers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = w.get_mut(name) {
+            f(s);
+        }
+    }
+
+    pub fn set_alive(&self, name: &str, alive: bool) {
+        self.update(name, |s| s.alive = alive);
+    }
+
+    pub fn snapshot(&self) -> Vec<WorkerStatus> {
+        self.workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Logical worker name: the unique per-start names are `{LOGICAL}-{instance}-{restarts}`.
+pub const PROCESS_EVENT_WORKER: &str = "process-event";
+
+fn logical(worker_name: &str) -> &str {
+    worker_name
+        .split_once('@')
+        .map(|(l, _)| l)
+        .unwrap_or(worker_name)
+}
+
+/// Builds the monitor with every worker this process runs.
+pub fn monitor(state: &AppState) -> Monitor {
+    let health = state.health.clone();
+    health.register(PROCESS_EVENT_WORKER);
+    let on_event_health = health.clone();
+    let restart_health = health.clone();
+    let settings = state.settings.clone();
+    let instance = state.instance_id.clone();
+    let base = Monitor::new()
+        .shutdown_timeout(settings.shutdown_timeout)
+        .on_event(move |ctx, ev| {
+            let name = logical(ctx.name()).to_string();
+            match ev {
+                Event::Start => on_event_health.set_alive(&name, true),
+                Event::Stop | Event::Exit => on_event_health.set_alive(&name, false),
+                Event::Error(e) => {
+                    tracing::warn!(worker = %ctx.name(), error = %e, "worker error");
+                    on_event_health.update(&name, |s| s.last_error = Some(e.to_string()));
+                }
+                _ => {}
+            }
+        })
+        // A worker whose backend hits a database error stops silently: log it, mark it, restart it.
+        .should_restart(move |ctx, err| {
+            let name = logical(ctx.name()).to_string();
+            tracing::error!(worker = %ctx.name(), error = %err, "worker stopped; restarting");
+            restart_health.update(&name, |s| {
+                s.alive = false;
+                s.restarts += 1;
+                s.last_error = Some(err.to_string());
+            });
+            true
+        });
+    let poll = settings.queue_poll;
+    let concurrency = settings.worker_concurrency;
+    // Orphaned tasks come back after heartbeat × missed heartbeats; make that the configured timeout.
+    let heartbeat = settings.orphan_timeout / 2;
+    let data = state.clone();
+    let name = move |restarts: usize| format!("{PROCESS_EVENT_WORKER}@{instance}-{restarts}");
+    match &state.store.db {
+        Db::Sqlite(pool) => {
+            let pool = pool.clone();
+            let config = apalis_sqlite::Config::default()
+                .queue(PROCESS_EVENT_QUEUE)
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(2);
+            base.register(move |restarts| {
+                let backend = apalis_sqlite::SqliteStorage::<ProcessEvent>::new(&pool)
+                    .with_config(config.clone())
+                    .poll_with_interval(poll);
+                WorkerBuilder::new(name(restarts))
+                    .backend(backend)
+                    .data(data.clone())
+                    .catch_panic()
+                    .concurrency(concurrency)
+                    .build(process_event::run)
+            })
+        }
+        Db::Postgres(pool) => {
+            let pool = pool.clone();
+            let config = apalis_postgres::Config::default()
+                .queue(PROCESS_EVENT_QUEUE)
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(2);
+            base.register(move |restarts| {
+                // NOTIFY fires only for tasks already due; polling covers scheduled ones.
+                let backend = apalis_postgres::PostgresStorage::<ProcessEvent>::new(&pool)
+                    .with_config(config.clone())
+                    .with_pubsub()
+                    .poll_with_interval(poll);
+                WorkerBuilder::new(name(restarts))
+                    .backend(backend)
+                    .data(data.clone())
+                    .catch_panic()
+                    .concurrency(concurrency)
+                    .build(process_event::run)
+            })
+        }
+    }
+}

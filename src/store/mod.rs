@@ -1,0 +1,129 @@
+//! Database access for SQLite (default) and PostgreSQL through one code path: every query is written
+//! once with `$n` placeholders and compiled for both pools by [`dispatch!`]. SQL lives only here.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod events;
+pub mod queue;
+pub mod settings;
+pub mod tenants;
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend.
+macro_rules! dispatch {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The application's handle on its database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub db: Db,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("job queue error: {0}")]
+    Queue(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when the error is a unique-key violation (e.g. a tenant id already taken).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Store {
+    /// Connects with durability set on every connection: SQLite in WAL with `synchronous=FULL`, foreign
+    /// keys and a busy timeout through the connect options; PostgreSQL with `synchronous_commit=on`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(opts)
+                .await?;
+            Db::Sqlite(pool)
+        } else {
+            let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(opts)
+                .await?;
+            Db::Postgres(pool)
+        };
+        Ok(Store { db })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the app's migrations and apalis's. Both record into tables they share on SQLite, so
+    /// each migrator ignores the other's versions. apalis's `setup()` is deliberately not called: on
+    /// SQLite it would lower `synchronous` to OFF on a pooled connection.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(pool) => {
+                let mut app = sqlx::migrate!("./migrations/sqlite");
+                app.set_ignore_missing(true);
+                app.run(pool).await?;
+                let mut apalis = apalis_sqlite::SqliteStorage::migrations();
+                apalis.set_ignore_missing(true);
+                apalis.run(pool).await?;
+            }
+            Db::Postgres(pool) => {
+                let mut app = sqlx::migrate!("./migrations/postgres");
+                app.set_ignore_missing(true);
+                app.run(pool).await?;
+                apalis_postgres::PostgresStorage::setup(pool)
+                    .await
+                    .map_err(|e| StoreError::Queue(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cheap liveness probe for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(&self.db, pool => sqlx::query("select 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        dispatch!(&self.db, pool => pool.close().await)
+    }
+}
