@@ -1,0 +1,9 @@
+//! Black-box tests: the service on a random port, over HTTP, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod ops;
+mod queue;
+mod store;
+mod tenants;
+mod webhooks;
