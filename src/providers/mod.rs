@@ -101,6 +101,10 @@ pub struct EventHeader {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per webhook, never stored in bulk; boxing would only complicate matching"
+)]
 pub enum EventKind {
     /// `decline` is present only when the payload carries it (an expanded charge or payment intent);
     /// usually it arrives separately as a [`EventKind::PaymentFailed`].
