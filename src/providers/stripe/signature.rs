@@ -77,7 +77,8 @@ fn malformed(reason: impl Into<String>) -> VerifyError {
     }
 }
 
-/// Unknown schemes (v0, future ones) are skipped; a v1 value that is not 64 hex digits is malformed.
+/// Unknown schemes (v0, future ones) are skipped, and so is a v1 value that is not 64 hex digits, as long
+/// as another one is usable: Stripe's libraries never fail on a value they cannot match either.
 fn parse_header(header: &str) -> Result<ParsedHeader, VerifyError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
@@ -92,19 +93,13 @@ fn parse_header(header: &str) -> Result<ParsedHeader, VerifyError> {
                     .map_err(|_| malformed("timestamp `t` is not an integer"))?;
                 timestamp = Some(t);
             }
-            SCHEME => {
-                let sig = hex::decode(value)
-                    .ok()
-                    .filter(|s| s.len() == 32)
-                    .ok_or_else(|| malformed("a v1 signature is not 64 hex digits"))?;
-                signatures.push(sig);
-            }
+            SCHEME => signatures.extend(hex::decode(value).ok().filter(|s| s.len() == 32)),
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or_else(|| malformed("no timestamp `t=`"))?;
     if signatures.is_empty() {
-        return Err(malformed("no v1 signature"));
+        return Err(malformed("no v1 signature of 64 hex digits"));
     }
     Ok(ParsedHeader {
         timestamp,
@@ -136,6 +131,13 @@ mod tests {
         let other = sign(BODY, b"whsec_old", T);
         let other_sig = other.split_once(",v1=").unwrap().1;
         let header = format!("t={T},v1={other_sig},v1={good_sig},v0={}", "ab".repeat(32));
+        assert_eq!(check(&header, &[SECRET], T), Ok(()));
+    }
+
+    #[test]
+    fn an_unreadable_v1_beside_a_good_one_is_skipped() {
+        let good = sign(BODY, SECRET, T);
+        let header = good.replace(",v1=", ",v1=not-hex,v1=");
         assert_eq!(check(&header, &[SECRET], T), Ok(()));
     }
 
