@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use apalis::prelude::*;
+use apalis_core::backend::ext::poll_strategy::Strategy;
 use serde::Serialize;
 
 use crate::app::AppState;
 use crate::store::Db;
 use crate::store::events::{PROCESS_EVENT_QUEUE, ProcessEvent};
 
+mod notify;
 pub mod process_event;
 pub mod sweep;
 
@@ -106,8 +108,11 @@ pub fn monitor(state: &AppState) -> Monitor {
         });
     let poll = settings.queue_poll;
     let concurrency = settings.worker_concurrency;
-    // Orphaned tasks come back after heartbeat × missed heartbeats; make that the configured timeout.
-    let heartbeat = settings.orphan_timeout / 2;
+    // apalis 1.0 can lose the wake-up of an idle worker (seen on PostgreSQL: polling stops until the
+    // next heartbeat), so the heartbeat is short and bounds any stall; orphaned tasks come back after
+    // heartbeat × missed heartbeats, which we make the configured orphan timeout.
+    let heartbeat = std::time::Duration::from_secs(1);
+    let missed = settings.orphan_timeout.as_secs().max(2) as usize;
     let data = state.clone();
     let name = move |restarts: usize| format!("{PROCESS_EVENT_WORKER}@{instance}-{restarts}");
     match &state.store.db {
@@ -116,7 +121,7 @@ pub fn monitor(state: &AppState) -> Monitor {
             let config = apalis_sqlite::Config::default()
                 .queue(PROCESS_EVENT_QUEUE)
                 .heartbeat_interval(heartbeat)
-                .missed_heartbeats(2);
+                .missed_heartbeats(missed);
             base.register(move |restarts| {
                 let backend = apalis_sqlite::SqliteStorage::<ProcessEvent>::new(&pool)
                     .with_config(config.clone())
@@ -134,13 +139,16 @@ pub fn monitor(state: &AppState) -> Monitor {
             let config = apalis_postgres::Config::default()
                 .queue(PROCESS_EVENT_QUEUE)
                 .heartbeat_interval(heartbeat)
-                .missed_heartbeats(2);
+                .missed_heartbeats(missed);
             base.register(move |restarts| {
-                // NOTIFY fires only for tasks already due; polling covers scheduled ones.
+                // NOTIFY fires only for tasks already due; polling covers scheduled ones. The two go
+                // into one strategy: stacking `poll_with_interval` on `with_pubsub()` never polls.
+                let strategy = Strategy::new()
+                    .stream(notify::new_task_signals(pool.clone()))
+                    .interval(poll);
                 let backend = apalis_postgres::PostgresStorage::<ProcessEvent>::new(&pool)
                     .with_config(config.clone())
-                    .with_pubsub()
-                    .poll_with_interval(poll);
+                    .poll_with_strategy(strategy);
                 WorkerBuilder::new(name(restarts))
                     .backend(backend)
                     .data(data.clone())

@@ -30,7 +30,8 @@ pub enum Backend {
 
 /// Where the PostgreSQL tests run; `.ci/run` sets `DUNNING_REQUIRE_POSTGRES=1` so a skip fails CI.
 fn pg_admin_url() -> String {
-    std::env::var("DUNNING_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("DUNNING_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// How the counting sink behaves.
@@ -65,11 +66,16 @@ impl EventSink for Sink {
         _: &'a NormalizedEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), ProcessError>> + Send + 'a>> {
         Box::pin(async move {
-            self.calls.lock().unwrap().push((row.provider_event_id.clone(), Utc::now()));
+            self.calls
+                .lock()
+                .unwrap()
+                .push((row.provider_event_id.clone(), Utc::now()));
             let mut left = self.fail_first.lock().unwrap();
             if *left > 0 {
                 *left = left.saturating_sub(1);
-                return Err(ProcessError::Transient("engine unavailable (injected by the test)".into()));
+                return Err(ProcessError::Transient(
+                    "engine unavailable (injected by the test)".into(),
+                ));
             }
             Ok(())
         })
@@ -103,7 +109,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("dunning.db").display());
-                Some(TestDb { url, dir: Some(Arc::new(dir)), pg_db: None })
+                Some(TestDb {
+                    url,
+                    dir: Some(Arc::new(dir)),
+                    pg_db: None,
+                })
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
@@ -116,7 +126,9 @@ impl TestDb {
                     Ok(p) => p,
                     Err(e) => {
                         if std::env::var("DUNNING_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                            panic!("PostgreSQL is required (DUNNING_REQUIRE_POSTGRES=1) but {admin} is unreachable: {e}");
+                            panic!(
+                                "PostgreSQL is required (DUNNING_REQUIRE_POSTGRES=1) but {admin} is unreachable: {e}"
+                            );
                         }
                         eprintln!(
                             "\n!!! SKIPPED a PostgreSQL test: {admin} is unreachable ({e}).\n!!! Start PostgreSQL or \
@@ -126,13 +138,33 @@ impl TestDb {
                     }
                 };
                 let name = format!("dunning_t_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&pool).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
                 pool.close().await;
                 let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-                Some(TestDb { url: format!("{base}/{name}"), dir: None, pg_db: Some(name) })
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    dir: None,
+                    pg_db: Some(name),
+                })
             }
         }
     }
+}
+
+/// Logs go to the test output only when `TEST_LOG` is set (e.g. `TEST_LOG=debug cargo test`).
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
 }
 
 pub fn settings(url: &str, overrides: &[(&str, &str)]) -> Settings {
@@ -160,7 +192,11 @@ impl TestApp {
         Self::spawn_with(backend, &[], Sink::default()).await
     }
 
-    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)], sink: Sink) -> Option<TestApp> {
+    pub async fn spawn_with(
+        backend: Backend,
+        overrides: &[(&str, &str)],
+        sink: Sink,
+    ) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
         let mut app = Self::spawn_on(&db, overrides, sink).await;
         app.owns_db = true;
@@ -169,8 +205,11 @@ impl TestApp {
 
     /// Starts a service on an existing database (several may share one, as instances do).
     pub async fn spawn_on(db: &TestDb, overrides: &[(&str, &str)], sink: Sink) -> TestApp {
+        init_logs();
         let s = settings(&db.url, overrides);
-        let app = Application::build_with(s, Arc::new(sink.clone())).await.expect("app builds");
+        let app = Application::build_with(s, Arc::new(sink.clone()))
+            .await
+            .expect("app builds");
         let addr = app.local_addr();
         let state = app.state().clone();
         let stop = CancellationToken::new();
@@ -193,7 +232,11 @@ impl TestApp {
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(h) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(30), h).await.expect("stops in time").unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(30), h)
+                .await
+                .expect("stops in time")
+                .unwrap()
+                .unwrap();
         }
         if self.owns_db {
             drop_pg(self.pg_db.take()).await;
@@ -215,7 +258,12 @@ impl TestApp {
         v["api_key"].as_str().unwrap().to_string()
     }
 
-    pub async fn post_webhook(&self, tenant: &str, body: &[u8], header: Option<String>) -> reqwest::Response {
+    pub async fn post_webhook(
+        &self,
+        tenant: &str,
+        body: &[u8],
+        header: Option<String>,
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .post(format!("{}/webhooks/stripe/{tenant}", self.base))
@@ -234,7 +282,13 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        let r = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -242,11 +296,22 @@ impl TestApp {
     /// The inbox rows of a provider event id, through the public API.
     pub async fn event(&self, api_key: &str, provider_event_id: &str) -> Option<Value> {
         let (_, v) = self.get("/v1/events?limit=500", api_key).await;
-        v["data"].as_array().unwrap().iter().find(|e| e["provider_event_id"] == provider_event_id).cloned()
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["provider_event_id"] == provider_event_id)
+            .cloned()
     }
 
     /// Polls until the event reaches `status` (or panics after `timeout`).
-    pub async fn wait_status(&self, api_key: &str, provider_event_id: &str, status: &str, timeout: Duration) -> Value {
+    pub async fn wait_status(
+        &self,
+        api_key: &str,
+        provider_event_id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(e) = self.event(api_key, provider_event_id).await {
@@ -270,10 +335,16 @@ pub async fn drop_db(db: TestDb) {
 
 async fn drop_pg(name: Option<String>) {
     if let Some(name) = name {
-        if let Ok(pool) = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&pg_admin_url()).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)")))
-                .execute(&pool)
-                .await;
+        if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&pg_admin_url())
+            .await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists {name} with (force)"
+            )))
+            .execute(&pool)
+            .await;
         }
     }
 }
@@ -283,15 +354,21 @@ pub fn event_body(id: &str, event_type: &str) -> Vec<u8> {
     let object = json!({"id": "in_1QtestInvoice0001", "object": "invoice", "customer": "cus_Test0001",
         "amount_due": 4900, "currency": "usd", "status": "open", "attempt_count": 1,
         "subscription": "sub_Test0001"});
-    serde_json::to_vec(&json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": 1_732_400_000,
+    serde_json::to_vec(
+        &json!({"id": id, "object": "event", "api_version": "2024-06-20", "created": 1_732_400_000,
         "type": event_type, "livemode": false, "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}))
+        "request": {"id": null, "idempotency_key": null}, "data": {"object": object}}),
+    )
     .unwrap()
 }
 
 /// The repository's fixture file `name` under fixtures/stripe/.
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/fixtures/stripe/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/fixtures/stripe/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Generates a test per backend: `both!(name, |app_backend| async { ... })`.

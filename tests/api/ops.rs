@@ -6,12 +6,24 @@ use crate::both;
 use crate::helpers::*;
 
 both!(readyz_reports_a_dead_worker, |b| async move {
-    let Some(app) = TestApp::spawn(b).await else { return };
-    let r = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let Some(app) = TestApp::spawn(b).await else {
+        return;
+    };
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let r = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+        let r = app
+            .client
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap();
         if r.status() == 200 {
             break;
         }
@@ -19,7 +31,12 @@ both!(readyz_reports_a_dead_worker, |b| async move {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     app.state.health.set_alive("process-event", false);
-    let r = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["workers"][0]["alive"], false);
