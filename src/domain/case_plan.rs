@@ -1,0 +1,592 @@
+//! What a case does after its facts changed: open, plan steps and retries, hold, close.
+//! Split from `case.rs` so that the fact-keeping and the planning read separately.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+use super::campaign::{Campaign, Offset, StepAction};
+use super::case::{Case, Out, end};
+use super::case_types::*;
+use super::policy::{RetryInput, plan_retry, resolve_zone, step_time};
+
+/// A timer may fire up to this much early (the queue stores whole seconds) and still count.
+const TIMER_SLACK_SECS: i64 = 60;
+
+pub(super) fn transition(
+    c: &mut Case,
+    before: (Status, Option<RecoveredBy>),
+    e: &CaseEvent,
+    campaign: &Campaign,
+    out: &mut Out,
+) {
+    let (was, was_by) = before;
+    let was_open = matches!(was, Status::Open { .. });
+    if c.status.is_terminal() {
+        if was_open {
+            close_pending(c, out, "case closed");
+        }
+        let exhausted = c
+            .endings
+            .iter()
+            .min_by_key(|e| (e.at, e.kind.rank()))
+            .map(|e| e.kind)
+            == Some(EndingKind::CampaignExhausted);
+        if c.status == Status::Churned && exhausted && !c.end_action_executed && was_open {
+            c.end_action_executed = true;
+            out.note(
+                TimelineKind::Closed,
+                format!("campaign exhausted: end action {:?}", campaign.end_action),
+            );
+            out.commands.push(Command::ExecuteEndAction {
+                action: campaign.end_action,
+            });
+        }
+        if was != c.status || was_by != c.recovered_by {
+            let kind = if was.is_terminal() {
+                TimelineKind::OutcomeRevised
+            } else {
+                TimelineKind::Closed
+            };
+            let mut detail = format!("{:?} (recovered by {:?})", c.status, c.recovered_by);
+            if was.is_terminal() && c.end_action_executed && c.status == Status::Recovered {
+                detail.push_str("; the end action had already been executed");
+            }
+            out.note(kind, detail);
+            out.commands.push(Command::Close {
+                status: c.status.clone(),
+                recovered_by: c.recovered_by,
+                closed_at: c.closed_at.unwrap_or(out.now),
+            });
+        }
+        return;
+    }
+    if !c.is_open() {
+        return;
+    }
+    let (tz, tz_note) = resolve_zone(c.time_zone.as_deref());
+    if !was_open {
+        let reason = tz_note.map(|n| format!("; {n}")).unwrap_or_default();
+        out.note(
+            TimelineKind::Opened,
+            format!(
+                "case opened with campaign {} v{}{reason}",
+                campaign.id, campaign.version
+            ),
+        );
+    }
+    if c.on_hold() {
+        if c.hold_since.is_none() {
+            c.hold_since = Some(out.now);
+        }
+        close_pending(c, out, "case on hold");
+        return;
+    }
+    if let EventKind::Operator {
+        who,
+        action: OperatorAction::RetryNow,
+    } = &e.kind
+    {
+        retry_now(c, who, campaign, tz, out);
+    }
+    reconcile_steps(c, campaign, tz, out);
+    plan_next_retry(c, campaign, tz, out);
+}
+
+/// Cancels what is pending; steps already due count as done (their jobs ran).
+fn close_pending(c: &mut Case, out: &mut Out, reason: &str) {
+    let now = out.now;
+    let mut any = false;
+    // A promise's own timer survives the hold it created; it is stale once the case closes.
+    let keep_promise = c.is_open();
+    let mut keep = Vec::new();
+    for s in c.steps.iter_mut().filter(|s| s.state == StepState::Pending) {
+        if keep_promise && matches!(s.timer, Timer::PromiseExpired(_)) {
+            keep.push(s.id.clone());
+            continue;
+        }
+        s.state = if s.at <= now {
+            StepState::Done
+        } else {
+            StepState::Canceled
+        };
+        any |= s.state == StepState::Canceled;
+    }
+    for a in c
+        .attempts
+        .iter_mut()
+        .filter(|a| a.state == AttemptState::Planned)
+    {
+        a.state = AttemptState::Canceled;
+        any = true;
+    }
+    if any {
+        out.commands.push(Command::CancelPendingSteps {
+            reason: reason.into(),
+            keep,
+        });
+    }
+}
+
+fn held(c: &Case) -> Duration {
+    Duration::seconds(c.held_secs)
+}
+
+fn deadline(c: &Case, campaign: &Campaign, tz: Tz) -> DateTime<Utc> {
+    let first = c.opened_at.expect("open cases have a failure");
+    step_time(
+        first,
+        tz,
+        campaign.grace_period_hours,
+        Offset::days(campaign.max_duration_days),
+        held(c),
+    )
+}
+
+/// Brings the planned emails, SMS, tasks and the end timer in line with the campaign and the hold time.
+fn reconcile_steps(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
+    let now = out.now;
+    let first = c.opened_at.expect("open cases have a failure");
+    let mut wanted: Vec<(Timer, DateTime<Utc>)> = campaign
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.action != StepAction::Retry)
+        .map(|(i, s)| {
+            (
+                Timer::Step(i),
+                step_time(first, tz, campaign.grace_period_hours, s.offset, held(c)),
+            )
+        })
+        .collect();
+    wanted.push((Timer::End, deadline(c, campaign, tz)));
+    for (idx, &(timer, mut at)) in wanted.iter().enumerate() {
+        let existing = c.steps.iter_mut().find(|s| s.timer == timer);
+        if let Some(s) = existing {
+            if s.state == StepState::Pending && s.at <= now {
+                s.state = StepState::Done;
+            }
+            if matches!(s.state, StepState::Done | StepState::Skipped)
+                || (s.state == StepState::Pending && s.at == at)
+            {
+                continue;
+            }
+        }
+        if at < now {
+            // Overdue (late events or a hold): a later overdue message of the same channel replaces it.
+            let channel = channel(campaign, timer);
+            let superseded = channel.is_some()
+                && wanted[idx + 1..]
+                    .iter()
+                    .any(|&(t, when)| when <= now && self::channel(campaign, t) == channel);
+            if superseded {
+                let id = c.step_id(timer);
+                set_step(c, id, timer, at, StepState::Skipped);
+                out.note(
+                    TimelineKind::StepSkipped,
+                    format!("{timer:?} skipped: overdue and superseded by a later step"),
+                );
+                continue;
+            }
+            at = now;
+        }
+        let id = c.step_id(timer);
+        set_step(c, id.clone(), timer, at, StepState::Pending);
+        out.commands.push(schedule_command(campaign, timer, id, at));
+    }
+}
+
+fn channel(campaign: &Campaign, t: Timer) -> Option<&'static str> {
+    match t {
+        Timer::Step(i) => match campaign.steps.get(i).map(|s| &s.action) {
+            Some(StepAction::Email { .. }) => Some("email"),
+            Some(StepAction::Sms) => Some("sms"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn set_step(c: &mut Case, id: String, timer: Timer, at: DateTime<Utc>, state: StepState) {
+    match c.steps.iter_mut().find(|s| s.timer == timer) {
+        Some(s) => (s.at, s.state) = (at, state),
+        None => c.steps.push(PlannedStep {
+            id,
+            timer,
+            at,
+            state,
+        }),
+    }
+}
+
+fn schedule_command(
+    campaign: &Campaign,
+    timer: Timer,
+    step_id: String,
+    at: DateTime<Utc>,
+) -> Command {
+    let action = match timer {
+        Timer::Step(i) => campaign.steps.get(i).map(|s| s.action.clone()),
+        _ => None,
+    };
+    match action {
+        Some(StepAction::Email { level }) => Command::ScheduleEmail { step_id, level, at },
+        Some(StepAction::Sms) => Command::ScheduleSms { step_id, at },
+        Some(StepAction::Task { note }) => Command::ScheduleTask { step_id, note, at },
+        _ => Command::ScheduleTimer { step_id, timer, at },
+    }
+}
+
+fn retryable_now(c: &Case) -> bool {
+    c.card_changed()
+        || c.latest_failure()
+            .is_some_and(|f| f.classification.class.is_retryable())
+}
+
+/// Plans the next retry when none is pending; re-plans a pending one after a card update.
+fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
+    if c.mode == Mode::Observe {
+        return;
+    }
+    if !retryable_now(c) {
+        for a in c
+            .attempts
+            .iter_mut()
+            .filter(|a| a.state == AttemptState::Planned)
+        {
+            a.state = AttemptState::Canceled;
+            let reason = "the latest decline rules out retrying this card".to_owned();
+            out.note(
+                TimelineKind::RetryCanceled,
+                format!("attempt {} canceled: {reason}", a.id),
+            );
+            out.commands.push(Command::CancelRetry {
+                attempt_id: a.id.clone(),
+                reason,
+            });
+        }
+        let f = c.latest_failure().expect("open");
+        note_no_retry(
+            c,
+            out,
+            format!(
+                "no retry: {}; waiting for a new card",
+                f.classification.reason
+            ),
+        );
+        return;
+    }
+    if c.attempts
+        .iter()
+        .any(|a| a.state == AttemptState::Uncertain)
+    {
+        return; // the job resolves it first by re-reading the invoice
+    }
+    let card_changed = c.card_changed();
+    let pending = c
+        .attempts
+        .iter()
+        .position(|a| a.state == AttemptState::Planned);
+    if let Some(p) = pending {
+        let a = &c.attempts[p];
+        if !(card_changed && a.trigger != AttemptTrigger::CardUpdate) {
+            return;
+        }
+    }
+    let consumed: Vec<usize> = c
+        .attempts
+        .iter()
+        .filter(|a| {
+            !matches!(
+                a.state,
+                AttemptState::Canceled | AttemptState::NotAttempted | AttemptState::Planned
+            )
+        })
+        .filter_map(|a| match a.trigger {
+            AttemptTrigger::Step { index } => Some(index),
+            _ => None,
+        })
+        .collect();
+    let next_step = campaign
+        .retry_steps()
+        .map(|(i, _)| i)
+        .find(|i| consumed.iter().all(|u| u < i));
+    let (trigger, nominal) = match (card_changed, next_step) {
+        (true, _) => (AttemptTrigger::CardUpdate, out.now),
+        (false, Some(i)) => {
+            let first = c.opened_at.expect("open");
+            (
+                AttemptTrigger::Step { index: i },
+                step_time(
+                    first,
+                    tz,
+                    campaign.grace_period_hours,
+                    campaign.steps[i].offset,
+                    held(c),
+                ),
+            )
+        }
+        (false, None) => {
+            note_no_retry(
+                c,
+                out,
+                "no retry: the campaign has no retry steps left".into(),
+            );
+            return;
+        }
+    };
+    let decision = decide(
+        c,
+        campaign,
+        tz,
+        out.now,
+        nominal,
+        card_changed,
+        consumed.len() as u32,
+    );
+    match decision.at {
+        Some(at) => schedule_retry(c, pending, trigger, at, decision.reasons, out),
+        None => note_no_retry(c, out, decision.reasons.join("; ")),
+    }
+}
+
+fn decide(
+    c: &Case,
+    campaign: &Campaign,
+    tz: Tz,
+    now: DateTime<Utc>,
+    nominal: DateTime<Utc>,
+    card_changed: bool,
+    used: u32,
+) -> super::policy::RetryDecision {
+    let f = c.latest_failure().expect("open");
+    let last_attempt = c.attempts.iter().filter_map(|a| a.executed_at).max();
+    plan_retry(&RetryInput {
+        now: now.max(c.retry_not_before.unwrap_or(now)),
+        nominal,
+        last_failure: f.at,
+        classification: &f.classification,
+        card_updated_at: if card_changed {
+            c.card_updated_at
+        } else {
+            None
+        },
+        last_attempt_at: last_attempt,
+        deadline: deadline(c, campaign, tz),
+        retries_used: used,
+        max_retries: campaign.max_retries,
+        network: c.network(),
+        card_history: &c.card_history,
+        time_zone: tz,
+        settings: &campaign.timing,
+    })
+}
+
+fn note_no_retry(c: &mut Case, out: &mut Out, reason: String) {
+    if c.no_retry_reason.as_deref() != Some(reason.as_str()) {
+        out.note(TimelineKind::NoRetry, reason.clone());
+        c.no_retry_reason = Some(reason);
+    }
+}
+
+/// Reuses a still-planned attempt's id (it was never sent), otherwise opens the next ordinal.
+fn schedule_retry(
+    c: &mut Case,
+    reuse: Option<usize>,
+    trigger: AttemptTrigger,
+    at: DateTime<Utc>,
+    reasons: Vec<String>,
+    out: &mut Out,
+) {
+    let idx = match reuse {
+        Some(i) => i,
+        None => {
+            let ordinal = c.attempts.len() as u32 + 1;
+            c.attempts.push(Attempt {
+                id: c.attempt_id(ordinal),
+                ordinal,
+                trigger: trigger.clone(),
+                at,
+                state: AttemptState::Planned,
+                executed_at: None,
+            });
+            c.attempts.len() - 1
+        }
+    };
+    let a = &mut c.attempts[idx];
+    (a.at, a.trigger) = (at, trigger.clone());
+    c.no_retry_reason = None;
+    out.note(
+        TimelineKind::RetryPlanned,
+        format!("attempt {} at {at}: {}", a.id, reasons.join("; ")),
+    );
+    out.commands.push(Command::ScheduleRetry {
+        attempt_id: a.id.clone(),
+        ordinal: a.ordinal,
+        at,
+        trigger,
+        reasons,
+    });
+}
+
+fn retry_now(c: &mut Case, who: &str, campaign: &Campaign, tz: Tz, out: &mut Out) {
+    if c.mode == Mode::Observe || !retryable_now(c) {
+        out.note(
+            TimelineKind::Operator,
+            format!("retry now by {who} refused: the latest decline rules out retrying this card"),
+        );
+        return;
+    }
+    if c.attempts
+        .iter()
+        .any(|a| a.state == AttemptState::Uncertain)
+    {
+        out.note(
+            TimelineKind::Operator,
+            format!("retry now by {who} refused: an attempt's outcome is still uncertain"),
+        );
+        return;
+    }
+    let limits = super::network::NetworkLimits::for_network(c.network());
+    let at = limits.earliest_allowed(&c.card_history, out.now);
+    if at > deadline(c, campaign, tz) {
+        out.note(TimelineKind::Operator, format!("retry now by {who} refused: card-network limits allow none before the campaign ends"));
+        return;
+    }
+    let pending = c
+        .attempts
+        .iter()
+        .position(|a| a.state == AttemptState::Planned);
+    let mut reasons = vec![format!("retry requested by {who}")];
+    if at > out.now {
+        reasons.push(format!("card-network limit: waits until {at}"));
+    }
+    schedule_retry(
+        c,
+        pending,
+        AttemptTrigger::Operator { who: who.into() },
+        at,
+        reasons,
+        out,
+    );
+}
+
+pub(super) fn timer_fired(c: &mut Case, timer: Timer, campaign: &Campaign, out: &mut Out) {
+    let planned = c.steps.iter().find(|s| s.timer == timer).cloned();
+    let due = planned.as_ref().is_some_and(|s| {
+        s.state == StepState::Pending && s.at <= out.now + Duration::seconds(TIMER_SLACK_SECS)
+    });
+    if !c.is_open() || !due {
+        out.note(
+            TimelineKind::Ignored,
+            format!("timer {timer:?} ignored: stale or case not open"),
+        );
+        return;
+    }
+    let s = planned.expect("due");
+    if let Some(p) = c.steps.iter_mut().find(|p| p.timer == timer) {
+        p.state = StepState::Done;
+    }
+    match timer {
+        Timer::End => end(
+            c,
+            out,
+            s.at,
+            EndingKind::CampaignExhausted,
+            format!("campaign {} v{} ended", campaign.id, campaign.version),
+        ),
+        Timer::PromiseExpired(_) => {
+            c.promised_until = None;
+            leave_hold(c, out.now);
+            out.note(
+                TimelineKind::Hold,
+                "promise to pay expired unpaid: the campaign resumes",
+            );
+        }
+        Timer::Step(_) => {}
+    }
+}
+
+fn leave_hold(c: &mut Case, now: DateTime<Utc>) {
+    if !c.on_hold()
+        && let Some(since) = c.hold_since.take()
+    {
+        c.held_secs += (now - since).num_seconds().max(0);
+    }
+}
+
+pub(super) fn operator(
+    c: &mut Case,
+    who: &str,
+    action: OperatorAction,
+    at: DateTime<Utc>,
+    out: &mut Out,
+) {
+    let open = c.is_open();
+    let note =
+        |out: &mut Out, what: &str| out.note(TimelineKind::Operator, format!("{what} by {who}"));
+    match action {
+        OperatorAction::Pause if open && c.paused_by.is_none() => {
+            c.paused_by = Some(who.into());
+            note(out, "paused");
+        }
+        OperatorAction::Resume if c.paused_by.is_some() => {
+            c.paused_by = None;
+            c.promised_until = None;
+            leave_hold(c, out.now);
+            note(out, "resumed");
+        }
+        OperatorAction::Cancel if open => end(
+            c,
+            out,
+            at,
+            EndingKind::OperatorCanceled,
+            format!("case canceled by {who}"),
+        ),
+        OperatorAction::WriteOff if open => end(
+            c,
+            out,
+            at,
+            EndingKind::OperatorWrittenOff,
+            format!("written off by {who}"),
+        ),
+        OperatorAction::MarkRecovered if open => {
+            note(out, "marked recovered");
+            c.payments.push(Payment {
+                at,
+                attempt_id: None,
+                via: PaidVia::Operator,
+            });
+        }
+        OperatorAction::RetryNow if open => {} // planned in `transition`, once the facts are settled
+        _ => note(out, &format!("{action:?} ignored (case is {:?})", c.status)),
+    }
+}
+
+pub(super) fn promise(c: &mut Case, until: DateTime<Utc>, out: &mut Out) {
+    if !c.is_open() || until <= out.now {
+        out.note(
+            TimelineKind::Ignored,
+            format!("promise to pay by {until} ignored: case not open or date past"),
+        );
+        return;
+    }
+    c.promises += 1;
+    c.promised_until = Some(until);
+    let timer = Timer::PromiseExpired(c.promises);
+    let id = c.step_id(timer);
+    out.note(
+        TimelineKind::Hold,
+        format!("customer promised to pay by {until}: steps wait until then"),
+    );
+    c.steps.push(PlannedStep {
+        id: id.clone(),
+        timer,
+        at: until,
+        state: StepState::Pending,
+    });
+    out.commands.push(Command::ScheduleTimer {
+        step_id: id,
+        timer,
+        at: until,
+    });
+}
