@@ -1,1 +1,297 @@
+//! Tests of retry timing: local days, business hours, paydays, card updates, gaps and limits.
 
+use super::*;
+use crate::domain::decline::{DeclineInfo, classify};
+use chrono::Timelike;
+
+fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+}
+
+fn decline(code: &str) -> Classification {
+    classify(&DeclineInfo {
+        code: Some("card_declined".into()),
+        decline_code: Some(code.into()),
+        ..Default::default()
+    })
+}
+
+struct Fixture {
+    class: Classification,
+    settings: TimingSettings,
+    history: Vec<DateTime<Utc>>,
+}
+
+impl Fixture {
+    fn new(code: &str) -> Self {
+        Self {
+            class: decline(code),
+            settings: TimingSettings::default(),
+            history: vec![],
+        }
+    }
+    /// Failure Tue 2026-03-03 14:00 in Paris (13:00 UTC), step due a day later.
+    fn input(&self) -> RetryInput<'_> {
+        let failure = utc(2026, 3, 3, 13, 0);
+        RetryInput {
+            now: failure,
+            nominal: failure + Duration::days(1),
+            last_failure: failure,
+            classification: &self.class,
+            card_updated_at: None,
+            last_attempt_at: None,
+            deadline: failure + Duration::days(21),
+            retries_used: 0,
+            max_retries: 4,
+            network: CardNetwork::Visa,
+            card_history: &self.history,
+            time_zone: "Europe/Paris".parse().unwrap(),
+            settings: &self.settings,
+        }
+    }
+}
+
+fn local(t: DateTime<Utc>, tz: &str) -> chrono::DateTime<Tz> {
+    t.with_timezone(&tz.parse::<Tz>().unwrap())
+}
+
+#[test]
+fn zones_resolve_or_fall_back_to_utc_with_a_reason() {
+    assert_eq!(
+        resolve_zone(Some("America/New_York")).0.name(),
+        "America/New_York"
+    );
+    let (tz, why) = resolve_zone(Some("Mars/Olympus"));
+    assert_eq!(tz, Tz::UTC);
+    assert!(why.unwrap().contains("Mars/Olympus"));
+    assert!(resolve_zone(None).1.unwrap().contains("unknown"));
+    assert!(resolve_zone(Some("  ")).1.is_some());
+}
+
+#[test]
+fn step_times_keep_local_hour_across_dst() {
+    let tz: Tz = "Europe/Paris".parse().unwrap();
+    // 10:00 local on Fri 27 March (UTC+1); Paris moves to UTC+2 on Sunday 29 March.
+    let first = utc(2026, 3, 27, 9, 0);
+    let t = step_time(first, tz, 0, Offset::days(3), Duration::zero());
+    assert_eq!(t, utc(2026, 3, 30, 8, 0));
+    let with_grace = step_time(
+        first,
+        tz,
+        2,
+        Offset { days: 1, hours: 3 },
+        Duration::hours(1),
+    );
+    assert_eq!(local(with_grace, "Europe/Paris").hour(), 16);
+    // 02:30 does not exist on 29 March in Paris: it moves forward.
+    let gap = local_to_utc(
+        tz,
+        NaiveDate::from_ymd_opt(2026, 3, 29)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap(),
+    );
+    assert_eq!(gap, utc(2026, 3, 29, 1, 0));
+}
+
+#[test]
+fn paydays() {
+    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+    assert_eq!(next_payday(d(3, 2)), d(3, 15));
+    assert_eq!(next_payday(d(3, 15)), d(3, 15));
+    assert_eq!(next_payday(d(3, 16)), d(3, 31), "last business day (Tue)");
+    assert_eq!(
+        next_payday(d(2, 28)),
+        d(3, 1),
+        "Feb 27 is the last business day; 28th is past it"
+    );
+    assert_eq!(
+        next_payday(d(5, 30)),
+        d(6, 1),
+        "May 29 (Fri) is the last business day"
+    );
+    assert_eq!(next_payday(d(12, 31)), d(12, 31));
+    assert!(is_payday_or_just_after(d(3, 2)), "Mon after Sun 1 March");
+    assert!(!is_payday_or_just_after(d(3, 3)));
+}
+
+#[test]
+fn soft_decline_retries_next_local_business_day() {
+    let f = Fixture::new("do_not_honor");
+    let mut i = f.input();
+    i.nominal = i.last_failure + Duration::hours(2);
+    let d = plan_retry(&i);
+    let at = d.at.unwrap();
+    assert_eq!(
+        local(at, "Europe/Paris").date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 4).unwrap()
+    );
+    assert!(at >= i.last_failure + Duration::hours(20), "minimum gap");
+    assert!(
+        d.reasons.iter().any(|r| r.contains("failure's local day")),
+        "{:?}",
+        d.reasons
+    );
+    assert!(
+        d.reasons.iter().any(|r| r.contains("minimum gap")),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn business_hours_and_weekends() {
+    let f = Fixture::new("do_not_honor");
+    let mut i = f.input();
+    // Friday 2026-03-06 19:00 Paris: after hours, then a weekend → Monday 09:00.
+    i.nominal = utc(2026, 3, 6, 18, 0);
+    let d = plan_retry(&i);
+    let at = local(d.at.unwrap(), "Europe/Paris");
+    assert_eq!(
+        (at.date_naive(), at.hour()),
+        (NaiveDate::from_ymd_opt(2026, 3, 9).unwrap(), 9)
+    );
+    assert!(
+        d.reasons.iter().any(|r| r.contains("weekend")),
+        "{:?}",
+        d.reasons
+    );
+    let mut weekends_ok = Fixture::new("do_not_honor");
+    weekends_ok.settings.avoid_weekends = false;
+    let mut i = weekends_ok.input();
+    i.nominal = utc(2026, 3, 6, 18, 0);
+    let at = local(plan_retry(&i).at.unwrap(), "Europe/Paris");
+    assert_eq!(
+        at.date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()
+    );
+}
+
+#[test]
+fn insufficient_funds_lands_on_payday_in_customer_zone() {
+    let f = Fixture::new("insufficient_funds");
+    let mut i = f.input();
+    i.time_zone = "America/Los_Angeles".parse().unwrap();
+    let d = plan_retry(&i);
+    let at = local(d.at.unwrap(), "America/Los_Angeles");
+    assert_eq!(
+        (at.date_naive(), at.hour()),
+        (NaiveDate::from_ymd_opt(2026, 3, 16).unwrap(), 9),
+        "Sun 15 → Mon 16"
+    );
+    assert!(
+        d.reasons.iter().any(|r| r.contains("payday")),
+        "{:?}",
+        d.reasons
+    );
+    let mut off = Fixture::new("insufficient_funds");
+    off.settings.paydays = false;
+    assert!(plan_retry(&off.input()).at.unwrap() < d.at.unwrap());
+}
+
+#[test]
+fn hard_and_customer_declines_never_retry() {
+    for code in ["stolen_card", "expired_card", "authentication_required"] {
+        let f = Fixture::new(code);
+        let d = plan_retry(&f.input());
+        assert_eq!(d.at, None, "{code}");
+        assert!(d.reasons.last().unwrap().starts_with("no retry"));
+    }
+}
+
+#[test]
+fn visa_never_approve_stops_even_with_retry_advice() {
+    let mut f = Fixture::new("lost_card");
+    f.class = classify(&DeclineInfo {
+        decline_code: Some("lost_card".into()),
+        network_advice_code: Some("24".into()),
+        ..Default::default()
+    });
+    assert!(f.class.class.is_retryable());
+    assert_eq!(plan_retry(&f.input()).at, None);
+    let mut i = f.input();
+    i.network = CardNetwork::Mastercard;
+    assert!(
+        plan_retry(&i).at.is_some(),
+        "Mastercard follows its own advice code"
+    );
+}
+
+#[test]
+fn card_update_retries_within_minutes_even_after_hard_decline() {
+    let f = Fixture::new("expired_card");
+    let mut i = f.input();
+    let updated = utc(2026, 3, 3, 22, 30);
+    i.now = updated + Duration::seconds(10);
+    i.card_updated_at = Some(updated);
+    i.retries_used = 4;
+    let d = plan_retry(&i);
+    assert_eq!(
+        d.at,
+        Some(updated + Duration::minutes(5)),
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn gaps_advice_limits_and_deadline() {
+    let f = Fixture::new("mystery_code");
+    let d = plan_retry(&f.input());
+    assert!(
+        d.at.unwrap() >= f.input().last_failure + Duration::hours(48),
+        "cautious gap"
+    );
+    let mut mac = Fixture::new("do_not_honor");
+    mac.class.retry_after = Some(std::time::Duration::from_secs(6 * 86_400));
+    let at = plan_retry(&mac.input()).at.unwrap();
+    assert!(at >= mac.input().last_failure + Duration::days(6));
+    let mut full = Fixture::new("do_not_honor");
+    let failure = full.input().last_failure;
+    full.history = (0..15)
+        .map(|n| failure - Duration::days(20) + Duration::hours(n))
+        .collect();
+    let d = plan_retry(&full.input());
+    assert!(
+        d.at.unwrap() >= failure + Duration::days(10),
+        "{:?}",
+        d.reasons
+    );
+    assert!(d.reasons.iter().any(|r| r.contains("card-network limit")));
+    let mut late = full.input();
+    late.deadline = failure + Duration::days(5);
+    let d = plan_retry(&late);
+    assert_eq!(d.at, None);
+    assert!(
+        d.reasons
+            .last()
+            .unwrap()
+            .contains("after the campaign's end")
+    );
+    let plain = Fixture::new("do_not_honor");
+    let mut used = plain.input();
+    used.retries_used = 4;
+    assert_eq!(plan_retry(&used).at, None);
+}
+
+#[test]
+fn timing_settings_validate() {
+    let s = TimingSettings {
+        business_start_hour: 10,
+        business_end_hour: 25,
+        min_gap_hours: 0,
+        cautious_gap_hours: 0,
+        card_update_delay_minutes: 5000,
+        ..Default::default()
+    };
+    let paths: Vec<String> = s.validate().into_iter().map(|e| e.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "business_end_hour",
+            "min_gap_hours",
+            "card_update_delay_minutes"
+        ]
+    );
+    assert!(TimingSettings::default().validate().is_empty());
+}
