@@ -1,1 +1,762 @@
+//! Scenario tests of the case state machine, one behaviour each.
 
+use chrono::{Duration, TimeZone, Timelike};
+
+use super::*;
+use crate::domain::campaign::{EndAction, default_campaign};
+use crate::domain::money::Currency;
+
+pub(super) fn t0() -> DateTime<Utc> {
+    // Monday 2 March 2026, 10:00 UTC (11:00 in Paris).
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+pub(super) fn new_case(mode: Mode) -> Case {
+    Case::new(NewCase {
+        id: "c1".into(),
+        invoice_id: "in_1".into(),
+        customer_id: "cus_1".into(),
+        subscription_id: Some("sub_1".into()),
+        amount: Money::new(4900, Currency::new("eur").unwrap()),
+        time_zone: Some("Europe/Paris".into()),
+        mode,
+        campaign: CampaignRef {
+            id: "default".into(),
+            version: 1,
+        },
+        card: Some(CardRef {
+            fingerprint: Some("fp_1".into()),
+            network: CardNetwork::Visa,
+        }),
+    })
+}
+
+pub(super) fn ev(id: &str, at: DateTime<Utc>, kind: EventKind) -> CaseEvent {
+    CaseEvent {
+        id: id.into(),
+        occurred_at: at,
+        kind,
+    }
+}
+
+pub(super) fn declined(code: &str) -> DeclineInfo {
+    DeclineInfo {
+        code: Some("card_declined".into()),
+        decline_code: Some(code.into()),
+        ..Default::default()
+    }
+}
+
+pub(super) fn failed(id: &str, at: DateTime<Utc>, code: &str, count: u32) -> CaseEvent {
+    ev(
+        id,
+        at,
+        EventKind::PaymentFailed {
+            decline: declined(code),
+            attempt_count: count,
+            card: None,
+            processor_next_attempt: None,
+        },
+    )
+}
+
+fn outcome(attempt: &str, at: DateTime<Utc>, result: AttemptResult) -> CaseEvent {
+    ev(
+        &format!("{attempt}/outcome"),
+        at,
+        EventKind::AttemptOutcome {
+            attempt_id: attempt.into(),
+            result,
+        },
+    )
+}
+
+fn op(id: &str, at: DateTime<Utc>, action: OperatorAction) -> CaseEvent {
+    ev(
+        id,
+        at,
+        EventKind::Operator {
+            who: "ana@acme".into(),
+            action,
+        },
+    )
+}
+
+/// Applies each event at its own time and returns every command.
+fn run(case: Case, events: &[CaseEvent]) -> (Case, Vec<Command>) {
+    let campaign = default_campaign();
+    let mut all = Vec::new();
+    let mut c = case;
+    for e in events {
+        let (next, cmds) = apply(&c, e, &campaign, e.occurred_at);
+        c = next;
+        all.extend(cmds);
+    }
+    (c, all)
+}
+
+fn retries(cmds: &[Command]) -> Vec<(String, DateTime<Utc>, AttemptTrigger)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            Command::ScheduleRetry {
+                attempt_id,
+                at,
+                trigger,
+                ..
+            } => Some((attempt_id.clone(), *at, trigger.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn count(cmds: &[Command], pred: impl Fn(&Command) -> bool) -> usize {
+    cmds.iter().filter(|c| pred(c)).count()
+}
+
+#[test]
+fn soft_failure_opens_and_plans_steps_and_first_retry() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(c.opened_at, Some(t0()));
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ScheduleEmail { .. })),
+        4
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(
+            c,
+            Command::ScheduleTimer {
+                timer: Timer::End,
+                ..
+            }
+        )),
+        1
+    );
+    let r = retries(&cmds);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, "c1/attempt/1");
+    assert_eq!(r[0].2, AttemptTrigger::Step { index: 1 });
+    let local = r[0].1.with_timezone(&chrono_tz::Europe::Paris);
+    assert_eq!(local.date_naive(), (t0() + Duration::days(1)).date_naive());
+    assert!((9..17).contains(&local.hour()));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.kind == TimelineKind::Opened))
+    );
+    let first_email = cmds.iter().find_map(|c| match c {
+        Command::ScheduleEmail {
+            step_id,
+            level: 1,
+            at,
+        } => Some((step_id.clone(), *at)),
+        _ => None,
+    });
+    assert_eq!(first_email, Some(("c1/step/0".into(), t0())));
+}
+
+#[test]
+fn decline_then_success_recovers_by_our_retry_and_cancels_the_rest() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let at1 = retries(&cmds)[0].1;
+    let (c, cmds) = run(
+        c,
+        &[outcome(
+            "c1/attempt/1",
+            at1,
+            AttemptResult::Declined {
+                decline: declined("do_not_honor"),
+            },
+        )],
+    );
+    let r = retries(&cmds);
+    assert_eq!(
+        (r[0].0.as_str(), r[0].2.clone()),
+        ("c1/attempt/2", AttemptTrigger::Step { index: 2 })
+    );
+    assert!(r[0].1 >= at1 + Duration::hours(20));
+    let (c, cmds) = run(
+        c,
+        &[outcome("c1/attempt/2", r[0].1, AttemptResult::Succeeded)],
+    );
+    assert_eq!(
+        (c.status.clone(), c.recovered_by),
+        (Status::Recovered, Some(RecoveredBy::OurRetry))
+    );
+    assert_eq!(c.closed_at, Some(r[0].1));
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::CancelPendingSteps { .. })),
+        1
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(
+            c,
+            Command::Close {
+                status: Status::Recovered,
+                ..
+            }
+        )),
+        1
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+        0
+    );
+    // Stripe's invoice.paid for the same charge changes nothing.
+    let paid = ev(
+        "evt_paid",
+        r[0].1,
+        EventKind::InvoicePaid {
+            attempt_id: None,
+            via: PaidVia::Unknown,
+        },
+    );
+    let (after, cmds) = run(c.clone(), &[paid]);
+    assert_eq!(after.recovered_by, Some(RecoveredBy::OurRetry));
+    assert_eq!(count(&cmds, |c| matches!(c, Command::Close { .. })), 0);
+}
+
+#[test]
+fn hard_decline_waits_for_card_then_retries_within_minutes() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "expired_card", 1)],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::AwaitingCardUpdate
+        }
+    );
+    assert!(retries(&cmds).is_empty());
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.kind == TimelineKind::NoRetry))
+    );
+    let upd = t0() + Duration::hours(30);
+    let card = Some(CardRef {
+        fingerprint: Some("fp_2".into()),
+        network: CardNetwork::Mastercard,
+    });
+    let (c, cmds) = run(
+        c,
+        &[ev("evt_pm", upd, EventKind::PaymentMethodUpdated { card })],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    let r = retries(&cmds);
+    assert_eq!(
+        r,
+        vec![(
+            "c1/attempt/1".into(),
+            upd + Duration::minutes(5),
+            AttemptTrigger::CardUpdate
+        )]
+    );
+    let (c, _) = run(
+        c,
+        &[outcome("c1/attempt/1", r[0].1, AttemptResult::Succeeded)],
+    );
+    assert_eq!(c.recovered_by, Some(RecoveredBy::CardUpdate));
+}
+
+#[test]
+fn card_update_moves_a_planned_retry_forward_keeping_its_id() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "insufficient_funds", 1)],
+    );
+    assert!(retries(&cmds)[0].1 > t0() + Duration::days(10), "payday");
+    let upd = t0() + Duration::hours(3);
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "evt_pm",
+            upd,
+            EventKind::PaymentMethodUpdated { card: None },
+        )],
+    );
+    assert_eq!(
+        retries(&cmds),
+        vec![(
+            "c1/attempt/1".into(),
+            upd + Duration::minutes(5),
+            AttemptTrigger::CardUpdate
+        )]
+    );
+    assert_eq!(c.attempts.len(), 1);
+}
+
+#[test]
+fn duplicates_change_nothing() {
+    let e = failed("evt_1", t0(), "do_not_honor", 1);
+    let (c, _) = run(new_case(Mode::Manage), std::slice::from_ref(&e));
+    let (again, cmds) = apply(&c, &e, &default_campaign(), t0() + Duration::hours(1));
+    assert_eq!(again, c);
+    assert!(cmds.is_empty());
+}
+
+#[test]
+fn paid_before_its_failure_ends_recovered_without_scheduling() {
+    let paid = ev(
+        "evt_paid",
+        t0() + Duration::hours(2),
+        EventKind::InvoicePaid {
+            attempt_id: None,
+            via: PaidVia::Customer,
+        },
+    );
+    let (c, cmds) = run(new_case(Mode::Manage), &[paid]);
+    assert_eq!(c.status, Status::Pending);
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Close { .. })));
+    let (c, cmds) = run(c, &[failed("evt_1", t0(), "do_not_honor", 1)]);
+    assert_eq!(
+        (c.status.clone(), c.recovered_by),
+        (Status::Recovered, Some(RecoveredBy::CustomerPaid))
+    );
+    assert!(retries(&cmds).is_empty());
+    assert_eq!(count(&cmds, |c| matches!(c, Command::Close { .. })), 1);
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ScheduleEmail { .. })),
+        0
+    );
+}
+
+#[test]
+fn old_failure_after_recovery_is_absorbed() {
+    let events = [
+        failed("evt_1", t0(), "do_not_honor", 1),
+        ev(
+            "evt_paid",
+            t0() + Duration::days(2),
+            EventKind::InvoicePaid {
+                attempt_id: None,
+                via: PaidVia::Processor,
+            },
+        ),
+    ];
+    let (c, _) = run(new_case(Mode::Manage), &events);
+    let (after, cmds) = run(
+        c,
+        &[failed(
+            "evt_0",
+            t0() - Duration::days(1),
+            "insufficient_funds",
+            1,
+        )],
+    );
+    assert_eq!(
+        (after.status, after.recovered_by),
+        (Status::Recovered, Some(RecoveredBy::ProcessorRetry))
+    );
+    assert!(retries(&cmds).is_empty());
+}
+
+#[test]
+fn end_timer_runs_the_end_action_once_and_churns() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "expired_card", 1)],
+    );
+    let end_at = cmds
+        .iter()
+        .find_map(|c| match c {
+            Command::ScheduleTimer {
+                timer: Timer::End,
+                at,
+                ..
+            } => Some(*at),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(end_at, t0() + Duration::days(21));
+    let early = ev(
+        "c1/end/fired-early",
+        end_at - Duration::days(1),
+        EventKind::TimerFired { timer: Timer::End },
+    );
+    let (c, cmds) = run(c, &[early]);
+    assert!(c.is_open(), "a stale timer does nothing");
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+        0
+    );
+    let fire = |id: &str| ev(id, end_at, EventKind::TimerFired { timer: Timer::End });
+    let (c, cmds) = run(c, &[fire("c1/end/fired"), fire("c1/end/fired-again")]);
+    assert_eq!(c.status, Status::Churned);
+    let actions: Vec<_> = cmds
+        .iter()
+        .filter(|c| matches!(c, Command::ExecuteEndAction { .. }))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![&Command::ExecuteEndAction {
+            action: EndAction::CancelNow
+        }]
+    );
+    // The cancellation we caused comes back as a webhook: still churned, nothing more to do.
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "evt_del",
+            end_at + Duration::minutes(1),
+            EventKind::SubscriptionEnded,
+        )],
+    );
+    assert_eq!(c.status, Status::Churned);
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::ExecuteEndAction { .. } | Command::Close { .. }))
+    );
+}
+
+#[test]
+fn external_endings_close_with_the_right_status() {
+    let cases = [
+        (EventKind::InvoiceVoided, Status::Canceled),
+        (EventKind::InvoiceUncollectible, Status::WrittenOff),
+        (EventKind::SubscriptionEnded, Status::Churned),
+    ];
+    for (kind, status) in cases {
+        let events = [
+            failed("evt_1", t0(), "do_not_honor", 1),
+            ev("evt_2", t0() + Duration::days(3), kind),
+        ];
+        let (c, cmds) = run(new_case(Mode::Manage), &events);
+        assert_eq!(c.status, status);
+        assert_eq!(
+            count(&cmds, |c| matches!(c, Command::CancelPendingSteps { .. })),
+            1
+        );
+        assert_eq!(
+            count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+            0
+        );
+    }
+}
+
+#[test]
+fn pause_and_resume_shift_the_plan() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let email2 = |cmds: &[Command]| {
+        cmds.iter().find_map(|c| match c {
+            Command::ScheduleEmail { level: 2, at, .. } => Some(*at),
+            _ => None,
+        })
+    };
+    let before = email2(&cmds).unwrap();
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_1",
+            t0() + Duration::hours(1),
+            OperatorAction::Pause,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Paused
+        }
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::CancelPendingSteps { .. })),
+        1
+    );
+    assert!(c.attempts.iter().all(|a| a.state == AttemptState::Canceled));
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_2",
+            t0() + Duration::hours(49),
+            OperatorAction::Resume,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(email2(&cmds), Some(before + Duration::hours(48)));
+    let r = retries(&cmds);
+    assert_eq!(
+        r[0].0, "c1/attempt/2",
+        "a canceled attempt's id is never reused"
+    );
+    assert_eq!(
+        r[0].2,
+        AttemptTrigger::Step { index: 1 },
+        "the canceled step was not used up"
+    );
+}
+
+#[test]
+fn operator_actions_are_recorded_with_who() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let (c2, cmds) = run(
+        c.clone(),
+        &[op(
+            "req_r",
+            t0() + Duration::hours(1),
+            OperatorAction::RetryNow,
+        )],
+    );
+    let r = retries(&cmds);
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].1, r[0].2.clone()),
+        (
+            t0() + Duration::hours(1),
+            AttemptTrigger::Operator {
+                who: "ana@acme".into()
+            }
+        )
+    );
+    assert_eq!(
+        c2.attempts.len(),
+        1,
+        "the planned attempt was moved, not doubled"
+    );
+    let (w, cmds) = run(
+        c.clone(),
+        &[op(
+            "req_w",
+            t0() + Duration::hours(2),
+            OperatorAction::WriteOff,
+        )],
+    );
+    assert_eq!(w.status, Status::WrittenOff);
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.detail.contains("ana@acme")))
+    );
+    let (x, _) = run(
+        c.clone(),
+        &[op(
+            "req_c",
+            t0() + Duration::hours(2),
+            OperatorAction::Cancel,
+        )],
+    );
+    assert_eq!(x.status, Status::Canceled);
+    let (m, _) = run(
+        c,
+        &[op(
+            "req_m",
+            t0() + Duration::hours(2),
+            OperatorAction::MarkRecovered,
+        )],
+    );
+    assert_eq!(m.recovered_by, Some(RecoveredBy::Operator));
+    let (h, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "lost_card", 1)],
+    );
+    let (h, cmds) = run(
+        h,
+        &[op(
+            "req_r",
+            t0() + Duration::hours(1),
+            OperatorAction::RetryNow,
+        )],
+    );
+    assert!(retries(&cmds).is_empty(), "never on a hard decline");
+    assert!(h.attempts.is_empty());
+}
+
+#[test]
+fn promise_to_pay_holds_then_resumes() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let until = t0() + Duration::days(5);
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "evt_p",
+            t0() + Duration::hours(1),
+            EventKind::PromiseToPay { until },
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Promised
+        }
+    );
+    let cancel = cmds.iter().find_map(|c| match c {
+        Command::CancelPendingSteps { keep, .. } => Some(keep.clone()),
+        _ => None,
+    });
+    assert_eq!(cancel, Some(vec!["c1/promise/1".to_owned()]));
+    let fired = ev(
+        "c1/promise/1/fired",
+        until,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (c, cmds) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(retries(&cmds).len(), 1);
+}
+
+#[test]
+fn observe_mode_never_retries_and_credits_the_processor() {
+    let (c, cmds) = run(
+        new_case(Mode::Observe),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    assert!(retries(&cmds).is_empty());
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ScheduleEmail { .. })),
+        4
+    );
+    let paid = ev(
+        "evt_paid",
+        t0() + Duration::days(3),
+        EventKind::InvoicePaid {
+            attempt_id: None,
+            via: PaidVia::Processor,
+        },
+    );
+    let (c, _) = run(c, &[paid]);
+    assert_eq!(c.recovered_by, Some(RecoveredBy::ProcessorRetry));
+}
+
+#[test]
+fn manage_mode_warns_when_the_processor_still_retries() {
+    let e = ev(
+        "evt_1",
+        t0(),
+        EventKind::PaymentFailed {
+            decline: declined("do_not_honor"),
+            attempt_count: 1,
+            card: None,
+            processor_next_attempt: Some(t0() + Duration::days(3)),
+        },
+    );
+    let (_, cmds) = run(new_case(Mode::Manage), &[e]);
+    assert_eq!(
+        count(
+            &cmds,
+            |c| matches!(c, Command::Record(e) if e.kind == TimelineKind::Warning)
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_later_hard_failure_cancels_a_planned_retry() {
+    let events = [
+        failed("evt_1", t0(), "do_not_honor", 1),
+        failed("evt_2", t0() + Duration::hours(2), "stolen_card", 2),
+    ];
+    let (c, cmds) = run(new_case(Mode::Manage), &events);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::AwaitingCardUpdate
+        }
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::CancelRetry { .. })),
+        1
+    );
+}
+
+#[test]
+fn uncertain_outcome_blocks_new_attempts_until_resolved() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let at = retries(&cmds)[0].1;
+    let (c, cmds) = run(c, &[outcome("c1/attempt/1", at, AttemptResult::Uncertain)]);
+    assert!(retries(&cmds).is_empty());
+    let resolved = ev(
+        "c1/attempt/1/resolved",
+        at + Duration::minutes(2),
+        EventKind::AttemptOutcome {
+            attempt_id: "c1/attempt/1".into(),
+            result: AttemptResult::Declined {
+                decline: declined("do_not_honor"),
+            },
+        },
+    );
+    let (_, cmds) = run(c, &[resolved]);
+    assert_eq!(retries(&cmds)[0].0, "c1/attempt/2");
+}
+
+#[test]
+fn not_attempted_replans_the_same_step_later() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let at = retries(&cmds)[0].1;
+    let not_before = at + Duration::days(2);
+    let result = AttemptResult::NotAttempted {
+        reason: "card-network limit".into(),
+        not_before: Some(not_before),
+    };
+    let (c, cmds) = run(c, &[outcome("c1/attempt/1", at, result)]);
+    let r = retries(&cmds);
+    assert_eq!(
+        (r[0].0.as_str(), r[0].2.clone()),
+        ("c1/attempt/2", AttemptTrigger::Step { index: 1 })
+    );
+    assert!(r[0].1 >= not_before);
+    assert_eq!(c.attempts[0].state, AttemptState::NotAttempted);
+}
+
+#[test]
+fn case_and_commands_round_trip_json() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "insufficient_funds", 1)],
+    );
+    let back: Case = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+    let json = serde_json::to_value(&cmds).unwrap();
+    let back: Vec<Command> = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, cmds);
+    assert_eq!(
+        serde_json::to_value(&c.status).unwrap(),
+        serde_json::json!({"status": "open", "sub_state": "retrying"})
+    );
+    let e: CaseEvent = serde_json::from_value(serde_json::json!({
+        "id": "evt_9", "occurred_at": "2026-03-02T10:00:00Z", "type": "attempt_outcome",
+        "attempt_id": "c1/attempt/1", "result": {"result": "declined", "decline": {"decline_code": "do_not_honor"}}
+    }))
+    .unwrap();
+    assert!(matches!(e.kind, EventKind::AttemptOutcome { .. }));
+}
