@@ -5,9 +5,11 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use super::campaign::{Campaign, Offset, StepAction};
-use super::case::{Case, Out, end};
+use super::case::{Case, Out};
+use super::case_facts::end;
+use super::case_retry::{plan_next_retry, retry_now};
 use super::case_types::*;
-use super::policy::{RetryInput, plan_retry, resolve_zone, step_time};
+use super::policy::{resolve_zone, step_time};
 
 /// A timer may fire up to this much early (the queue stores whole seconds) and still count.
 const TIMER_SLACK_SECS: i64 = 60;
@@ -127,11 +129,11 @@ fn close_pending(c: &mut Case, out: &mut Out, reason: &str) {
     }
 }
 
-fn held(c: &Case) -> Duration {
+pub(super) fn held(c: &Case) -> Duration {
     Duration::seconds(c.held_secs)
 }
 
-fn deadline(c: &Case, campaign: &Campaign, tz: Tz) -> DateTime<Utc> {
+pub(super) fn deadline(c: &Case, campaign: &Campaign, tz: Tz) -> DateTime<Utc> {
     let first = c.opened_at.expect("open cases have a failure");
     step_time(
         first,
@@ -234,240 +236,6 @@ fn schedule_command(
         Some(StepAction::Task { note }) => Command::ScheduleTask { step_id, note, at },
         _ => Command::ScheduleTimer { step_id, timer, at },
     }
-}
-
-fn retryable_now(c: &Case) -> bool {
-    c.card_changed()
-        || c.latest_failure()
-            .is_some_and(|f| f.classification.class.is_retryable())
-}
-
-/// Plans the next retry when none is pending; re-plans a pending one after a card update.
-fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
-    if c.mode == Mode::Observe {
-        return;
-    }
-    if !retryable_now(c) {
-        for a in c
-            .attempts
-            .iter_mut()
-            .filter(|a| a.state == AttemptState::Planned)
-        {
-            a.state = AttemptState::Canceled;
-            let reason = "the latest decline rules out retrying this card".to_owned();
-            out.note(
-                TimelineKind::RetryCanceled,
-                format!("attempt {} canceled: {reason}", a.id),
-            );
-            out.commands.push(Command::CancelRetry {
-                attempt_id: a.id.clone(),
-                reason,
-            });
-        }
-        let f = c.latest_failure().expect("open");
-        note_no_retry(
-            c,
-            out,
-            format!(
-                "no retry: {}; waiting for a new card",
-                f.classification.reason
-            ),
-        );
-        return;
-    }
-    if c.attempts
-        .iter()
-        .any(|a| a.state == AttemptState::Uncertain)
-    {
-        return; // the job resolves it first by re-reading the invoice
-    }
-    let card_changed = c.card_changed();
-    let pending = c
-        .attempts
-        .iter()
-        .position(|a| a.state == AttemptState::Planned);
-    if let Some(p) = pending {
-        let a = &c.attempts[p];
-        if !(card_changed && a.trigger != AttemptTrigger::CardUpdate) {
-            return;
-        }
-    }
-    let consumed: Vec<usize> = c
-        .attempts
-        .iter()
-        .filter(|a| {
-            !matches!(
-                a.state,
-                AttemptState::Canceled | AttemptState::NotAttempted | AttemptState::Planned
-            )
-        })
-        .filter_map(|a| match a.trigger {
-            AttemptTrigger::Step { index } => Some(index),
-            _ => None,
-        })
-        .collect();
-    let next_step = campaign
-        .retry_steps()
-        .map(|(i, _)| i)
-        .find(|i| consumed.iter().all(|u| u < i));
-    let (trigger, nominal) = match (card_changed, next_step) {
-        (true, _) => (AttemptTrigger::CardUpdate, out.now),
-        (false, Some(i)) => {
-            let first = c.opened_at.expect("open");
-            (
-                AttemptTrigger::Step { index: i },
-                step_time(
-                    first,
-                    tz,
-                    campaign.grace_period_hours,
-                    campaign.steps[i].offset,
-                    held(c),
-                ),
-            )
-        }
-        (false, None) => {
-            note_no_retry(
-                c,
-                out,
-                "no retry: the campaign has no retry steps left".into(),
-            );
-            return;
-        }
-    };
-    let decision = decide(
-        c,
-        campaign,
-        tz,
-        out.now,
-        nominal,
-        card_changed,
-        consumed.len() as u32,
-    );
-    match decision.at {
-        Some(at) => schedule_retry(c, pending, trigger, at, decision.reasons, out),
-        None => note_no_retry(c, out, decision.reasons.join("; ")),
-    }
-}
-
-fn decide(
-    c: &Case,
-    campaign: &Campaign,
-    tz: Tz,
-    now: DateTime<Utc>,
-    nominal: DateTime<Utc>,
-    card_changed: bool,
-    used: u32,
-) -> super::policy::RetryDecision {
-    let f = c.latest_failure().expect("open");
-    let last_attempt = c.attempts.iter().filter_map(|a| a.executed_at).max();
-    plan_retry(&RetryInput {
-        now: now.max(c.retry_not_before.unwrap_or(now)),
-        nominal,
-        last_failure: f.at,
-        classification: &f.classification,
-        card_updated_at: if card_changed {
-            c.card_updated_at
-        } else {
-            None
-        },
-        last_attempt_at: last_attempt,
-        deadline: deadline(c, campaign, tz),
-        retries_used: used,
-        max_retries: campaign.max_retries,
-        network: c.network(),
-        card_history: &c.card_history,
-        time_zone: tz,
-        settings: &campaign.timing,
-    })
-}
-
-fn note_no_retry(c: &mut Case, out: &mut Out, reason: String) {
-    if c.no_retry_reason.as_deref() != Some(reason.as_str()) {
-        out.note(TimelineKind::NoRetry, reason.clone());
-        c.no_retry_reason = Some(reason);
-    }
-}
-
-/// Reuses a still-planned attempt's id (it was never sent), otherwise opens the next ordinal.
-fn schedule_retry(
-    c: &mut Case,
-    reuse: Option<usize>,
-    trigger: AttemptTrigger,
-    at: DateTime<Utc>,
-    reasons: Vec<String>,
-    out: &mut Out,
-) {
-    let idx = match reuse {
-        Some(i) => i,
-        None => {
-            let ordinal = c.attempts.len() as u32 + 1;
-            c.attempts.push(Attempt {
-                id: c.attempt_id(ordinal),
-                ordinal,
-                trigger: trigger.clone(),
-                at,
-                state: AttemptState::Planned,
-                executed_at: None,
-            });
-            c.attempts.len() - 1
-        }
-    };
-    let a = &mut c.attempts[idx];
-    (a.at, a.trigger) = (at, trigger.clone());
-    c.no_retry_reason = None;
-    out.note(
-        TimelineKind::RetryPlanned,
-        format!("attempt {} at {at}: {}", a.id, reasons.join("; ")),
-    );
-    out.commands.push(Command::ScheduleRetry {
-        attempt_id: a.id.clone(),
-        ordinal: a.ordinal,
-        at,
-        trigger,
-        reasons,
-    });
-}
-
-fn retry_now(c: &mut Case, who: &str, campaign: &Campaign, tz: Tz, out: &mut Out) {
-    if c.mode == Mode::Observe || !retryable_now(c) {
-        out.note(
-            TimelineKind::Operator,
-            format!("retry now by {who} refused: the latest decline rules out retrying this card"),
-        );
-        return;
-    }
-    if c.attempts
-        .iter()
-        .any(|a| a.state == AttemptState::Uncertain)
-    {
-        out.note(
-            TimelineKind::Operator,
-            format!("retry now by {who} refused: an attempt's outcome is still uncertain"),
-        );
-        return;
-    }
-    let limits = super::network::NetworkLimits::for_network(c.network());
-    let at = limits.earliest_allowed(&c.card_history, out.now);
-    if at > deadline(c, campaign, tz) {
-        out.note(TimelineKind::Operator, format!("retry now by {who} refused: card-network limits allow none before the campaign ends"));
-        return;
-    }
-    let pending = c
-        .attempts
-        .iter()
-        .position(|a| a.state == AttemptState::Planned);
-    let mut reasons = vec![format!("retry requested by {who}")];
-    if at > out.now {
-        reasons.push(format!("card-network limit: waits until {at}"));
-    }
-    schedule_retry(
-        c,
-        pending,
-        AttemptTrigger::Operator { who: who.into() },
-        at,
-        reasons,
-        out,
-    );
 }
 
 pub(super) fn timer_fired(c: &mut Case, timer: Timer, campaign: &Campaign, out: &mut Out) {

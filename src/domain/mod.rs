@@ -3,7 +3,9 @@
 
 pub mod campaign;
 pub mod case;
+mod case_facts;
 mod case_plan;
+mod case_retry;
 pub mod case_types;
 pub mod decline;
 pub mod money;

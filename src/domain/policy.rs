@@ -353,13 +353,51 @@ pub fn plan_retry(i: &RetryInput<'_>) -> RetryDecision {
     }
     let payday =
         s.paydays && class.class == super::decline::DeclineClass::Soft(SoftKind::InsufficientFunds);
+    let at_before_payday = at;
+    let (mut at, mut why) = settle(at, payday, i, &limits);
+    if payday && at > i.deadline {
+        // No payday left before the end: a retry on an ordinary day beats no retry at all.
+        let (plain, plain_why) = settle(at_before_payday, false, i, &limits);
+        if plain <= i.deadline {
+            why = plain_why;
+            why.push("no payday before the campaign's end: kept an ordinary business day".into());
+            at = plain;
+        }
+    }
+    reasons.extend(why);
+    if at > i.deadline {
+        return no(
+            reasons,
+            format!(
+                "no retry: {} is after the campaign's end {}",
+                fmt_local(at, tz),
+                fmt_local(i.deadline, tz)
+            ),
+        );
+    }
+    reasons.push(format!("retry planned {}", fmt_local(at, tz)));
+    RetryDecision {
+        at: Some(at),
+        reasons,
+    }
+}
+
+/// Moves `at` onto a payday (when asked), into business hours and inside network limits.
+fn settle(
+    mut at: DateTime<Utc>,
+    payday: bool,
+    i: &RetryInput<'_>,
+    limits: &NetworkLimits,
+) -> (DateTime<Utc>, Vec<String>) {
+    let (tz, s) = (i.time_zone, i.settings);
+    let mut reasons = Vec::new();
     // Each adjustment only moves later, so a few rounds reach a time that satisfies all of them.
     for _ in 0..8 {
         let before = at;
         if payday {
             let date = at.with_timezone(&tz).date_naive();
-            let pay = next_payday(date);
             if !is_payday_or_just_after(date) {
+                let pay = next_payday(date);
                 at = start_of_window(pay, tz, s);
                 reasons.push(format!(
                     "insufficient funds: moved to the likely payday {pay}"
@@ -382,21 +420,7 @@ pub fn plan_retry(i: &RetryInput<'_>) -> RetryDecision {
             break;
         }
     }
-    if at > i.deadline {
-        return no(
-            reasons,
-            format!(
-                "no retry: {} is after the campaign's end {}",
-                fmt_local(at, tz),
-                fmt_local(i.deadline, tz)
-            ),
-        );
-    }
-    reasons.push(format!("retry planned {}", fmt_local(at, tz)));
-    RetryDecision {
-        at: Some(at),
-        reasons,
-    }
+    (at, reasons)
 }
 
 #[cfg(test)]

@@ -295,3 +295,26 @@ fn timing_settings_validate() {
     );
     assert!(TimingSettings::default().validate().is_empty());
 }
+
+#[test]
+fn insufficient_funds_without_a_payday_before_the_end_keeps_a_business_day() {
+    let f = Fixture::new("insufficient_funds");
+    let mut i = f.input();
+    i.now = utc(2026, 3, 17, 8, 0);
+    i.last_failure = utc(2026, 3, 16, 8, 0);
+    i.nominal = utc(2026, 3, 5, 10, 0);
+    i.deadline = utc(2026, 3, 23, 10, 0);
+    let d = plan_retry(&i);
+    let at = local(d.at.unwrap(), "Europe/Paris");
+    assert_eq!(
+        at.date_naive(),
+        NaiveDate::from_ymd_opt(2026, 3, 17).unwrap(),
+        "{:?}",
+        d.reasons
+    );
+    assert!(
+        d.reasons.iter().any(|r| r.contains("no payday before")),
+        "{:?}",
+        d.reasons
+    );
+}
