@@ -315,3 +315,57 @@ fn case_and_commands_round_trip_json() {
     .unwrap();
     assert!(matches!(e.kind, EventKind::AttemptOutcome { .. }));
 }
+
+#[test]
+fn resume_ends_a_promise_and_its_timer_fires_stale() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let until = t0() + Duration::days(5);
+    let (c, _) = run(
+        c,
+        &[op(
+            "req_p",
+            t0() + Duration::hours(1),
+            OperatorAction::Pause,
+        )],
+    );
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p",
+            t0() + Duration::hours(2),
+            EventKind::PromiseToPay { until },
+        )],
+    );
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_r",
+            t0() + Duration::hours(3),
+            OperatorAction::Resume,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(c.held_secs, 2 * 3600);
+    assert_eq!(retries(&cmds).len(), 1);
+    let fired = ev(
+        "c1/promise/1/fired",
+        until,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (after, cmds) = run(c.clone(), &[fired]);
+    assert_eq!(after.held_secs, c.held_secs);
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.kind == TimelineKind::Ignored))
+    );
+}

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+use super::calendar::{resolve_zone, step_time};
 use super::campaign::{Campaign, Offset, StepAction};
 use super::case::{Case, Out};
 use super::case_facts::end;
 use super::case_retry::{plan_next_retry, retry_now};
 use super::case_types::*;
-use super::policy::{resolve_zone, step_time};
 
 /// A timer may fire up to this much early (the queue stores whole seconds) and still count.
 const TIMER_SLACK_SECS: i64 = 60;
@@ -300,6 +300,16 @@ pub(super) fn operator(
         OperatorAction::Resume if c.paused_by.is_some() => {
             c.paused_by = None;
             c.promised_until = None;
+            // Resuming ends any promise too; its timer would only fire stale.
+            for s in c
+                .steps
+                .iter_mut()
+                .filter(|s| matches!(s.timer, Timer::PromiseExpired(_)))
+            {
+                if s.state == StepState::Pending {
+                    s.state = StepState::Canceled;
+                }
+            }
             leave_hold(c, out.now);
             note(out, "resumed");
         }

@@ -4,11 +4,12 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::calendar::step_time;
 use super::campaign::Campaign;
 use super::case::{Case, Out};
 use super::case_plan::{deadline, held};
 use super::case_types::*;
-use super::policy::{RetryDecision, RetryInput, plan_retry, step_time};
+use super::policy::{RetryDecision, RetryInput, plan_retry};
 
 fn retryable_now(c: &Case) -> bool {
     c.card_changed()

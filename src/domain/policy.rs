@@ -1,13 +1,12 @@
 //! Smart retry timing: turns a campaign's retry step into a concrete time, in the customer's local
 //! business hours, on likely paydays, inside network limits — and writes down every choice.
 
-use chrono::{
-    DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::campaign::{Offset, ValidationError};
+use super::calendar::{is_payday_or_just_after, is_weekend, local_to_utc, next_payday};
+use super::campaign::ValidationError;
 use super::decline::{Classification, SoftKind};
 use super::network::{CardNetwork, NetworkLimits};
 
@@ -72,109 +71,6 @@ impl TimingSettings {
         }
         errs
     }
-}
-
-/// The customer's zone by IANA name; a missing or unknown name falls back to UTC, with the reason.
-pub fn resolve_zone(name: Option<&str>) -> (Tz, Option<String>) {
-    match name.map(str::trim).filter(|n| !n.is_empty()) {
-        None => (
-            Tz::UTC,
-            Some("customer time zone unknown: using UTC".into()),
-        ),
-        Some(n) => match n.parse::<Tz>() {
-            Ok(tz) => (tz, None),
-            Err(_) => (
-                Tz::UTC,
-                Some(format!("time zone {n:?} is not an IANA zone: using UTC")),
-            ),
-        },
-    }
-}
-
-/// A local wall-clock time as UTC; a time skipped by a DST jump moves forward to the next valid one.
-pub fn local_to_utc(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let mut probe = local;
-    for _ in 0..4 {
-        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
-            return t.with_timezone(&Utc);
-        }
-        probe += Duration::minutes(30);
-    }
-    Utc.from_utc_datetime(&local)
-}
-
-/// When a step runs: the first failure's local date-time, plus grace, plus whole local days (so a DST
-/// change does not shift the hour), plus hours, plus time spent paused.
-pub fn step_time(
-    first_failure: DateTime<Utc>,
-    tz: Tz,
-    grace_hours: u32,
-    offset: Offset,
-    paused: Duration,
-) -> DateTime<Utc> {
-    let start =
-        first_failure.with_timezone(&tz).naive_local() + Duration::hours(i64::from(grace_hours));
-    let local =
-        start + Days::new(u64::from(offset.days)) + Duration::hours(i64::from(offset.hours));
-    local_to_utc(tz, local) + paused
-}
-
-fn is_weekend(d: NaiveDate) -> bool {
-    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
-}
-
-fn last_business_day(year: i32, month: u32) -> NaiveDate {
-    let first_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    };
-    let mut d = first_next
-        .expect("valid month")
-        .pred_opt()
-        .expect("not the first day ever");
-    while is_weekend(d) {
-        d = d.pred_opt().expect("dates go back");
-    }
-    d
-}
-
-fn is_payday(d: NaiveDate) -> bool {
-    d.day() == 1 || d.day() == 15 || d == last_business_day(d.year(), d.month())
-}
-
-/// A payday, or the first business day after one that fell on a weekend (funds are there by then).
-pub fn is_payday_or_just_after(date: NaiveDate) -> bool {
-    if is_payday(date) {
-        return true;
-    }
-    let mut d = date.pred_opt().expect("date in range");
-    while is_weekend(d) {
-        if is_payday(d) {
-            return true;
-        }
-        d = d.pred_opt().expect("date in range");
-    }
-    false
-}
-
-/// The first likely payday on or after `date`: the 1st, the 15th or the month's last business day.
-pub fn next_payday(date: NaiveDate) -> NaiveDate {
-    let (y, m) = (date.year(), date.month());
-    let this = [
-        date.with_day(1),
-        date.with_day(15),
-        Some(last_business_day(y, m)),
-    ];
-    let next_first = date
-        .checked_add_months(chrono::Months::new(1))
-        .and_then(|d| d.with_day(1));
-    this.into_iter()
-        .chain([next_first])
-        .flatten()
-        .filter(|d| *d >= date)
-        .min()
-        .unwrap_or(date)
 }
 
 fn fmt_local(t: DateTime<Utc>, tz: Tz) -> String {

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::domain::decline::{DeclineInfo, classify};
-use chrono::Timelike;
+use chrono::TimeZone;
+use chrono::{Datelike, Timelike};
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
@@ -53,66 +54,6 @@ impl Fixture {
 
 fn local(t: DateTime<Utc>, tz: &str) -> chrono::DateTime<Tz> {
     t.with_timezone(&tz.parse::<Tz>().unwrap())
-}
-
-#[test]
-fn zones_resolve_or_fall_back_to_utc_with_a_reason() {
-    assert_eq!(
-        resolve_zone(Some("America/New_York")).0.name(),
-        "America/New_York"
-    );
-    let (tz, why) = resolve_zone(Some("Mars/Olympus"));
-    assert_eq!(tz, Tz::UTC);
-    assert!(why.unwrap().contains("Mars/Olympus"));
-    assert!(resolve_zone(None).1.unwrap().contains("unknown"));
-    assert!(resolve_zone(Some("  ")).1.is_some());
-}
-
-#[test]
-fn step_times_keep_local_hour_across_dst() {
-    let tz: Tz = "Europe/Paris".parse().unwrap();
-    // 10:00 local on Fri 27 March (UTC+1); Paris moves to UTC+2 on Sunday 29 March.
-    let first = utc(2026, 3, 27, 9, 0);
-    let t = step_time(first, tz, 0, Offset::days(3), Duration::zero());
-    assert_eq!(t, utc(2026, 3, 30, 8, 0));
-    let with_grace = step_time(
-        first,
-        tz,
-        2,
-        Offset { days: 1, hours: 3 },
-        Duration::hours(1),
-    );
-    assert_eq!(local(with_grace, "Europe/Paris").hour(), 16);
-    // 02:30 does not exist on 29 March in Paris: it moves forward.
-    let gap = local_to_utc(
-        tz,
-        NaiveDate::from_ymd_opt(2026, 3, 29)
-            .unwrap()
-            .and_hms_opt(2, 30, 0)
-            .unwrap(),
-    );
-    assert_eq!(gap, utc(2026, 3, 29, 1, 0));
-}
-
-#[test]
-fn paydays() {
-    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
-    assert_eq!(next_payday(d(3, 2)), d(3, 15));
-    assert_eq!(next_payday(d(3, 15)), d(3, 15));
-    assert_eq!(next_payday(d(3, 16)), d(3, 31), "last business day (Tue)");
-    assert_eq!(
-        next_payday(d(2, 28)),
-        d(3, 1),
-        "Feb 27 is the last business day; 28th is past it"
-    );
-    assert_eq!(
-        next_payday(d(5, 30)),
-        d(6, 1),
-        "May 29 (Fri) is the last business day"
-    );
-    assert_eq!(next_payday(d(12, 31)), d(12, 31));
-    assert!(is_payday_or_just_after(d(3, 2)), "Mon after Sun 1 March");
-    assert!(!is_payday_or_just_after(d(3, 3)));
 }
 
 #[test]
@@ -317,4 +258,74 @@ fn insufficient_funds_without_a_payday_before_the_end_keeps_a_business_day() {
         "{:?}",
         d.reasons
     );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ZONES: &[&str] = &[
+        "Europe/Paris",
+        "America/Los_Angeles",
+        "Asia/Tokyo",
+        "Australia/Lord_Howe",
+        "UTC",
+    ];
+    const CODES: &[&str] = &[
+        "insufficient_funds",
+        "do_not_honor",
+        "processing_error",
+        "mystery",
+        "expired_card",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever the inputs, a planned retry is in the future, before the end, on another local
+        /// day than the failure, inside business hours on a weekday, and inside network limits.
+        #[test]
+        fn planned_retries_obey_every_rule(
+            fail_min in 0i64..(60 * 24 * 60),
+            nominal_h in 0i64..(24 * 20),
+            zone in 0..ZONES.len(),
+            code in 0..CODES.len(),
+            history in prop::collection::vec(-(30i64 * 24)..0, 0..30),
+            network in prop_oneof![Just(CardNetwork::Visa), Just(CardNetwork::Mastercard), Just(CardNetwork::Amex)],
+        ) {
+            let failure = utc(2026, 1, 1, 0, 0) + Duration::minutes(fail_min);
+            let class = decline(CODES[code]);
+            let settings = TimingSettings::default();
+            let history: Vec<_> = history.iter().map(|h| failure + Duration::hours(*h)).collect();
+            let tz: Tz = ZONES[zone].parse().unwrap();
+            let input = RetryInput {
+                now: failure,
+                nominal: failure + Duration::hours(nominal_h),
+                last_failure: failure,
+                classification: &class,
+                card_updated_at: None,
+                last_attempt_at: None,
+                deadline: failure + Duration::days(21),
+                retries_used: 0,
+                max_retries: 4,
+                network,
+                card_history: &history,
+                time_zone: tz,
+                settings: &settings,
+            };
+            let d = plan_retry(&input);
+            prop_assert!(!d.reasons.is_empty());
+            let Some(at) = d.at else {
+                prop_assert!(!class.class.is_retryable() || d.reasons.last().unwrap().contains("after the campaign's end"));
+                return Ok(());
+            };
+            prop_assert!(class.class.is_retryable());
+            prop_assert!(at >= failure + Duration::hours(20) && at <= input.deadline);
+            let l = at.with_timezone(&tz);
+            prop_assert_ne!(l.date_naive(), failure.with_timezone(&tz).date_naive());
+            prop_assert!((9..17).contains(&l.hour()), "{} {:?}", l, d.reasons);
+            prop_assert!(!matches!(l.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun));
+            prop_assert!(NetworkLimits::for_network(network).check(&history, at).is_ok());
+        }
+    }
 }
