@@ -1,7 +1,7 @@
 //! How each event adds facts to a case, and how status and attribution are derived from them.
 //! Derivation looks only at the facts, never at arrival order: that is what makes replays safe.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::campaign::Campaign;
 use super::case::{Case, Out};
@@ -176,7 +176,8 @@ fn record_outcome(
         }
         AttemptResult::NotAttempted { reason, not_before } => {
             a.state = AttemptState::NotAttempted;
-            c.retry_not_before = *not_before;
+            // Without a hint, back off an hour so a refusing job cannot loop at full speed.
+            c.retry_not_before = Some(not_before.unwrap_or(at + Duration::hours(1)));
             out.note(
                 TimelineKind::AttemptOutcome,
                 format!("attempt {id} not made: {reason}"),

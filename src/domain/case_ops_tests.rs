@@ -369,3 +369,94 @@ fn resume_ends_a_promise_and_its_timer_fires_stale() {
             .any(|c| matches!(c, Command::Record(e) if e.kind == TimelineKind::Ignored))
     );
 }
+
+#[test]
+fn a_second_promise_replaces_the_first() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let first = t0() + Duration::days(3);
+    let second = t0() + Duration::days(6);
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p1",
+            t0() + Duration::hours(1),
+            EventKind::PromiseToPay { until: first },
+        )],
+    );
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p2",
+            t0() + Duration::hours(2),
+            EventKind::PromiseToPay { until: second },
+        )],
+    );
+    let fired = ev(
+        "c1/promise/1/fired",
+        first,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (c, _) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Promised
+        }
+    );
+    let fired = ev(
+        "c1/promise/2/fired",
+        second,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(2),
+        },
+    );
+    let (c, _) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+}
+
+#[test]
+fn refused_attempt_without_a_hint_backs_off_an_hour() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let at = retries(&cmds)[0].1;
+    let result = AttemptResult::NotAttempted {
+        reason: "refused".into(),
+        not_before: None,
+    };
+    let (_, cmds) = run(c, &[outcome("c1/attempt/1", at, result)]);
+    assert!(retries(&cmds)[0].1 >= at + Duration::hours(1));
+}
+
+#[test]
+fn observe_mode_refuses_retry_now() {
+    let (c, _) = run(
+        new_case(Mode::Observe),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_r",
+            t0() + Duration::hours(1),
+            OperatorAction::RetryNow,
+        )],
+    );
+    assert!(retries(&cmds).is_empty());
+    assert!(c.attempts.is_empty());
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.detail.contains("observe mode")))
+    );
+}

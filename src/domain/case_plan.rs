@@ -348,6 +348,12 @@ pub(super) fn promise(c: &mut Case, until: DateTime<Utc>, out: &mut Out) {
         );
         return;
     }
+    // A new promise replaces the old one; the old timer then fires stale.
+    for s in c.steps.iter_mut() {
+        if matches!(s.timer, Timer::PromiseExpired(_)) && s.state == StepState::Pending {
+            s.state = StepState::Canceled;
+        }
+    }
     c.promises += 1;
     c.promised_until = Some(until);
     let timer = Timer::PromiseExpired(c.promises);

@@ -204,10 +204,22 @@ fn schedule_retry(
 }
 
 pub(super) fn retry_now(c: &mut Case, who: &str, campaign: &Campaign, tz: Tz, out: &mut Out) {
-    if c.mode == Mode::Observe || !retryable_now(c) {
+    let limits = super::network::NetworkLimits::for_network(c.network());
+    let never_approve = !c.card_changed()
+        && limits.stop_after_never_approve
+        && c.latest_failure()
+            .is_some_and(|f| f.classification.never_approve);
+    let refusal = if c.mode == Mode::Observe {
+        Some("the processor owns retries in observe mode")
+    } else if !retryable_now(c) || never_approve {
+        Some("the latest decline rules out retrying this card")
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
         out.note(
             TimelineKind::Operator,
-            format!("retry now by {who} refused: the latest decline rules out retrying this card"),
+            format!("retry now by {who} refused: {why}"),
         );
         return;
     }
@@ -221,7 +233,6 @@ pub(super) fn retry_now(c: &mut Case, who: &str, campaign: &Campaign, tz: Tz, ou
         );
         return;
     }
-    let limits = super::network::NetworkLimits::for_network(c.network());
     let at = limits.earliest_allowed(&c.card_history, out.now);
     if at > deadline(c, campaign, tz) {
         out.note(TimelineKind::Operator, format!("retry now by {who} refused: card-network limits allow none before the campaign ends"));
