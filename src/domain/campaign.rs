@@ -176,6 +176,13 @@ impl Campaign {
             .filter(|(_, s)| s.action == StepAction::Retry)
     }
 
+    /// An edit of `previous` is saved as its next version; cases keep the version they started with.
+    pub fn as_new_version_of(mut self, previous: &Campaign) -> Campaign {
+        self.id = previous.id.clone();
+        self.version = previous.version + 1;
+        self
+    }
+
     /// All problems at once, so an editor can show them together. Empty means valid.
     pub fn validate(&self) -> Vec<ValidationError> {
         let mut errs = Vec::new();

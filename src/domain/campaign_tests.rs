@@ -213,3 +213,15 @@ fn choose_by_priority_then_default() {
     ];
     assert_eq!(choose(&tie, &consumer).id, "alpha");
 }
+
+#[test]
+fn an_edit_becomes_the_next_version() {
+    let v1 = default_campaign();
+    let mut edit = default_campaign();
+    edit.id = "ignored".into();
+    edit.max_retries = 3;
+    edit.steps.retain(|s| s.offset.days != 14);
+    let v2 = edit.as_new_version_of(&v1);
+    assert_eq!((v2.id.as_str(), v2.version), ("default", 2));
+    assert_eq!(v2.validate(), vec![]);
+}

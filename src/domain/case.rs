@@ -130,6 +130,22 @@ impl Case {
         }
     }
 
+    /// Failures seen: the processor's counter when it is ahead of the failures we were told about.
+    pub fn failure_count(&self) -> u32 {
+        let counted = self
+            .failures
+            .iter()
+            .filter_map(|f| f.attempt_count)
+            .max()
+            .unwrap_or(0);
+        counted.max(self.failures.len() as u32)
+    }
+
+    /// What is still planned, for the API's `planned_steps` (retries are in `attempts`).
+    pub fn pending_steps(&self) -> impl Iterator<Item = &PlannedStep> {
+        self.steps.iter().filter(|s| s.state == StepState::Pending)
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(self.status, Status::Open { .. })
     }

@@ -25,6 +25,7 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
                     failure.classification.reason
                 ),
             );
+            // Only the newest failure may set the card: a late, older failure describes an old card.
             let latest = c.latest_failure().is_none_or(|l| at >= l.at);
             c.failures.push(failure);
             if let (Some(card), true) = (card, latest) {
@@ -33,6 +34,7 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
             if let (Some(next), Mode::Manage, false) =
                 (processor_next_attempt, c.mode, c.processor_retry_warned)
             {
+                // Once is enough; two engines charging one card is the costliest misconfiguration.
                 c.processor_retry_warned = true;
                 out.note(TimelineKind::Warning, format!("the processor still plans its own retry at {next}: turn its automatic retries off, or two engines will charge this card"));
             }
@@ -70,12 +72,14 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
             "subscription ended".into(),
         ),
         EventKind::PaymentMethodUpdated { card } => {
+            // Only a newer update counts, so a replayed old one cannot move the time back.
             if c.card_updated_at.is_none_or(|u| at > u) {
                 c.card_updated_at = Some(at);
                 if card.is_some()
                     && card.as_ref().and_then(|k| k.fingerprint.as_ref())
                         != c.card.as_ref().and_then(|k| k.fingerprint.as_ref())
                 {
+                    // Another card's attempts do not count against this one; the caller reloads it.
                     c.card_history.clear();
                 }
                 c.card = card.clone().or(c.card.take());
@@ -156,6 +160,7 @@ fn record_outcome(
         AttemptResult::Declined { decline } => {
             a.state = AttemptState::Declined;
             a.executed_at = Some(at);
+            // A declined attempt is a failure like any other: it becomes the decline that plans next.
             let f = failure(at, decline, Some(id.to_owned()), None);
             out.note(
                 TimelineKind::AttemptOutcome,
@@ -193,11 +198,13 @@ pub(super) fn derive(c: &mut Case) {
         (c.status, c.recovered_by, c.closed_at) = (Status::Pending, None, None);
         return;
     }
+    // Payment beats every ending: money that arrived is recovered, whatever else happened.
     if let Some((by, at)) = best_payment(c) {
         (c.status, c.recovered_by, c.closed_at) = (Status::Recovered, Some(by), Some(at));
         return;
     }
     c.recovered_by = None;
+    // The earliest ending by source time wins (ties by kind), so arrival order never matters.
     if let Some(e) = c.endings.iter().min_by_key(|e| (e.at, e.kind.rank())) {
         c.status = match e.kind {
             EndingKind::SubscriptionEnded | EndingKind::CampaignExhausted => Status::Churned,

@@ -43,6 +43,7 @@ pub(super) fn transition(
                 action: campaign.end_action,
             });
         }
+        // A late event can revise a closed outcome (a payment older than the ending): say so again.
         if was != c.status || was_by != c.recovered_by {
             let kind = if was.is_terminal() {
                 TimelineKind::OutcomeRevised
@@ -62,6 +63,7 @@ pub(super) fn transition(
         }
         return;
     }
+    // A pending case waits for its failure before planning anything.
     if !c.is_open() {
         return;
     }
@@ -106,7 +108,7 @@ fn close_pending(c: &mut Case, out: &mut Out, reason: &str) {
             keep.push(s.id.clone());
             continue;
         }
-        s.state = if s.at <= now {
+        s.state = if s.at <= now && matches!(s.timer, Timer::Step(_)) {
             StepState::Done
         } else {
             StepState::Canceled
@@ -161,10 +163,15 @@ fn reconcile_steps(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
         })
         .collect();
     wanted.push((Timer::End, deadline(c, campaign, tz)));
+    // Step ids are stable per step index, so re-planning is an upsert and never a second email.
     for (idx, &(timer, mut at)) in wanted.iter().enumerate() {
         let existing = c.steps.iter_mut().find(|s| s.timer == timer);
         if let Some(s) = existing {
             if s.state == StepState::Pending && s.at <= now {
+                // A due message was sent by its job; a due timer is still on its way back to us.
+                if !matches!(timer, Timer::Step(_)) {
+                    continue;
+                }
                 s.state = StepState::Done;
             }
             if matches!(s.state, StepState::Done | StepState::Skipped)
@@ -254,6 +261,7 @@ pub(super) fn timer_fired(c: &mut Case, timer: Timer, campaign: &Campaign, out: 
     if let Some(p) = c.steps.iter_mut().find(|p| p.timer == timer) {
         p.state = StepState::Done;
     }
+    // The end's planned time, not the firing time, is when the case ended: replays agree on it.
     match timer {
         Timer::End => end(
             c,
@@ -289,6 +297,7 @@ pub(super) fn operator(
     at: DateTime<Utc>,
     out: &mut Out,
 ) {
+    // Operator endings are facts at the request's time, so they order with webhooks like any other.
     let open = c.is_open();
     let note =
         |out: &mut Out, what: &str| out.note(TimelineKind::Operator, format!("{what} by {who}"));

@@ -88,7 +88,7 @@ fn outcome_of(c: &Case) -> (Status, Option<RecoveredBy>, Option<DateTime<Utc>>) 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn order_and_duplicates_do_not_change_the_outcome(
@@ -353,7 +353,7 @@ fn simulate(s: &Scenario) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn simulated_campaigns_respect_limits_and_end_once(s in scenario()) {

@@ -57,6 +57,7 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
         return; // the job resolves it first by re-reading the invoice
     }
     let card_changed = c.card_changed();
+    // One planned attempt at a time; only a card update may move it (to within minutes).
     let pending = c
         .attempts
         .iter()
@@ -67,6 +68,7 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
             return;
         }
     }
+    // A step is used up only once its attempt reached the processor; refused or canceled ones are not.
     let consumed: Vec<usize> = c
         .attempts
         .iter()
@@ -85,6 +87,7 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
         .retry_steps()
         .map(|(i, _)| i)
         .find(|i| consumed.iter().all(|u| u < i));
+    // A new card gets its own retry, outside the campaign's count: it deserves its chance.
     let (trigger, nominal) = match (card_changed, next_step) {
         (true, _) => (AttemptTrigger::CardUpdate, out.now),
         (false, Some(i)) => {
@@ -134,6 +137,7 @@ fn decide(
     used: u32,
 ) -> RetryDecision {
     let f = c.latest_failure().expect("open");
+    // The processor's own failures count as attempts too: the gap runs from the later of both.
     let last_attempt = c.attempts.iter().filter_map(|a| a.executed_at).max();
     plan_retry(&RetryInput {
         now: now.max(c.retry_not_before.unwrap_or(now)),
@@ -203,6 +207,7 @@ fn schedule_retry(
     });
 }
 
+/// An operator may override timing, never a hard decline nor the network limits.
 pub(super) fn retry_now(c: &mut Case, who: &str, campaign: &Campaign, tz: Tz, out: &mut Out) {
     let limits = super::network::NetworkLimits::for_network(c.network());
     let never_approve = !c.card_changed()

@@ -450,3 +450,49 @@ fn external_endings_close_with_the_right_status() {
         );
     }
 }
+
+#[test]
+fn counts_and_pending_steps_for_the_api() {
+    let events = [
+        failed("evt_1", t0(), "do_not_honor", 3),
+        failed("evt_2", t0() + Duration::hours(1), "do_not_honor", 4),
+    ];
+    let (c, _) = run(new_case(Mode::Manage), &events);
+    assert_eq!(c.failure_count(), 4);
+    assert_eq!(
+        c.pending_steps().count(),
+        4,
+        "emails 2–4 and the end; email 1 went at once"
+    );
+}
+
+#[test]
+fn an_event_at_the_very_end_does_not_swallow_the_end_timer() {
+    // Found by the simulation: a card update at the deadline marked the end timer done.
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "insufficient_funds", 1)],
+    );
+    let end_at = t0() + Duration::days(21);
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_pm",
+            end_at,
+            EventKind::PaymentMethodUpdated { card: None },
+        )],
+    );
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "c1/end/fired",
+            end_at,
+            EventKind::TimerFired { timer: Timer::End },
+        )],
+    );
+    assert_eq!(c.status, Status::Churned);
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+        1
+    );
+}

@@ -77,6 +77,7 @@ impl Money {
         }
     }
 
+    /// Adding across currencies is an error, never a silent conversion.
     pub fn checked_add(&self, other: &Money) -> Result<Money, MoneyError> {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(
