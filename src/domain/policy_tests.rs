@@ -280,7 +280,7 @@ mod props {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Whatever the inputs, a planned retry is in the future, before the end, on another local
         /// day than the failure, inside business hours on a weekday, and inside network limits.
