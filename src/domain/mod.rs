@@ -7,7 +7,7 @@ pub mod case;
 mod case_facts;
 mod case_plan;
 mod case_retry;
-pub mod case_types;
+mod case_types;
 pub mod decline;
 pub mod money;
 pub mod network;
