@@ -215,5 +215,9 @@ mod tests;
 mod ops_tests;
 
 #[cfg(test)]
+#[path = "case_time_tests.rs"]
+mod time_tests;
+
+#[cfg(test)]
 #[path = "case_props.rs"]
 mod props;

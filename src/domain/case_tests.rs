@@ -3,7 +3,7 @@
 use chrono::{Duration, TimeZone, Timelike};
 
 use super::*;
-use crate::domain::campaign::{EndAction, default_campaign};
+use crate::domain::campaign::default_campaign;
 use crate::domain::decline::DeclineInfo;
 use crate::domain::money::Currency;
 
@@ -368,65 +368,6 @@ fn old_failure_after_recovery_is_absorbed() {
 }
 
 #[test]
-fn end_timer_runs_the_end_action_once_and_churns() {
-    let (c, cmds) = run(
-        new_case(Mode::Manage),
-        &[failed("evt_1", t0(), "expired_card", 1)],
-    );
-    let end_at = cmds
-        .iter()
-        .find_map(|c| match c {
-            Command::ScheduleTimer {
-                timer: Timer::End,
-                at,
-                ..
-            } => Some(*at),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(end_at, t0() + Duration::days(21));
-    let early = ev(
-        "c1/end/fired-early",
-        end_at - Duration::days(1),
-        EventKind::TimerFired { timer: Timer::End },
-    );
-    let (c, cmds) = run(c, &[early]);
-    assert!(c.is_open(), "a stale timer does nothing");
-    assert_eq!(
-        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
-        0
-    );
-    let fire = |id: &str| ev(id, end_at, EventKind::TimerFired { timer: Timer::End });
-    let (c, cmds) = run(c, &[fire("c1/end/fired"), fire("c1/end/fired-again")]);
-    assert_eq!(c.status, Status::Churned);
-    let actions: Vec<_> = cmds
-        .iter()
-        .filter(|c| matches!(c, Command::ExecuteEndAction { .. }))
-        .collect();
-    assert_eq!(
-        actions,
-        vec![&Command::ExecuteEndAction {
-            action: EndAction::CancelNow
-        }]
-    );
-    // The cancellation we caused comes back as a webhook: still churned, nothing more to do.
-    let (c, cmds) = run(
-        c,
-        &[ev(
-            "evt_del",
-            end_at + Duration::minutes(1),
-            EventKind::SubscriptionEnded,
-        )],
-    );
-    assert_eq!(c.status, Status::Churned);
-    assert!(
-        !cmds
-            .iter()
-            .any(|c| matches!(c, Command::ExecuteEndAction { .. } | Command::Close { .. }))
-    );
-}
-
-#[test]
 fn external_endings_close_with_the_right_status() {
     let cases = [
         (EventKind::InvoiceVoided, Status::Canceled),
@@ -463,36 +404,5 @@ fn counts_and_pending_steps_for_the_api() {
         c.pending_steps().count(),
         4,
         "emails 2–4 and the end; email 1 went at once"
-    );
-}
-
-#[test]
-fn an_event_at_the_very_end_does_not_swallow_the_end_timer() {
-    // Found by the simulation: a card update at the deadline marked the end timer done.
-    let (c, _) = run(
-        new_case(Mode::Manage),
-        &[failed("evt_1", t0(), "insufficient_funds", 1)],
-    );
-    let end_at = t0() + Duration::days(21);
-    let (c, _) = run(
-        c,
-        &[ev(
-            "evt_pm",
-            end_at,
-            EventKind::PaymentMethodUpdated { card: None },
-        )],
-    );
-    let (c, cmds) = run(
-        c,
-        &[ev(
-            "c1/end/fired",
-            end_at,
-            EventKind::TimerFired { timer: Timer::End },
-        )],
-    );
-    assert_eq!(c.status, Status::Churned);
-    assert_eq!(
-        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
-        1
     );
 }
