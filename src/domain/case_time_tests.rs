@@ -1,0 +1,307 @@
+//! Scenario tests of time: pauses, promises to pay, and the campaign's end timer.
+
+use chrono::Duration;
+
+use super::tests::{count, ev, failed, new_case, op, retries, run, t0};
+use super::*;
+use crate::domain::campaign::EndAction;
+
+#[test]
+fn pause_and_resume_shift_the_plan() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let email2 = |cmds: &[Command]| {
+        cmds.iter().find_map(|c| match c {
+            Command::ScheduleEmail { level: 2, at, .. } => Some(*at),
+            _ => None,
+        })
+    };
+    let before = email2(&cmds).unwrap();
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_1",
+            t0() + Duration::hours(1),
+            OperatorAction::Pause,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Paused
+        }
+    );
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::CancelPendingSteps { .. })),
+        1
+    );
+    assert!(c.attempts.iter().all(|a| a.state == AttemptState::Canceled));
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_2",
+            t0() + Duration::hours(49),
+            OperatorAction::Resume,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(email2(&cmds), Some(before + Duration::hours(48)));
+    let r = retries(&cmds);
+    assert_eq!(
+        r[0].0, "c1/attempt/2",
+        "a canceled attempt's id is never reused"
+    );
+    assert_eq!(
+        r[0].2,
+        AttemptTrigger::Step { index: 1 },
+        "the canceled step was not used up"
+    );
+}
+
+#[test]
+fn promise_to_pay_holds_then_resumes() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let until = t0() + Duration::days(5);
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "evt_p",
+            t0() + Duration::hours(1),
+            EventKind::PromiseToPay { until },
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Promised
+        }
+    );
+    let cancel = cmds.iter().find_map(|c| match c {
+        Command::CancelPendingSteps { keep, .. } => Some(keep.clone()),
+        _ => None,
+    });
+    assert_eq!(cancel, Some(vec!["c1/promise/1".to_owned()]));
+    let fired = ev(
+        "c1/promise/1/fired",
+        until,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (c, cmds) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(retries(&cmds).len(), 1);
+}
+
+#[test]
+fn resume_ends_a_promise_and_its_timer_fires_stale() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let until = t0() + Duration::days(5);
+    let (c, _) = run(
+        c,
+        &[op(
+            "req_p",
+            t0() + Duration::hours(1),
+            OperatorAction::Pause,
+        )],
+    );
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p",
+            t0() + Duration::hours(2),
+            EventKind::PromiseToPay { until },
+        )],
+    );
+    let (c, cmds) = run(
+        c,
+        &[op(
+            "req_r",
+            t0() + Duration::hours(3),
+            OperatorAction::Resume,
+        )],
+    );
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+    assert_eq!(c.held_secs, 2 * 3600);
+    assert_eq!(retries(&cmds).len(), 1);
+    let fired = ev(
+        "c1/promise/1/fired",
+        until,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (after, cmds) = run(c.clone(), &[fired]);
+    assert_eq!(after.held_secs, c.held_secs);
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::Record(e) if e.kind == TimelineKind::Ignored))
+    );
+}
+
+#[test]
+fn a_second_promise_replaces_the_first() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let first = t0() + Duration::days(3);
+    let second = t0() + Duration::days(6);
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p1",
+            t0() + Duration::hours(1),
+            EventKind::PromiseToPay { until: first },
+        )],
+    );
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_p2",
+            t0() + Duration::hours(2),
+            EventKind::PromiseToPay { until: second },
+        )],
+    );
+    let fired = ev(
+        "c1/promise/1/fired",
+        first,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(1),
+        },
+    );
+    let (c, _) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Promised
+        }
+    );
+    let fired = ev(
+        "c1/promise/2/fired",
+        second,
+        EventKind::TimerFired {
+            timer: Timer::PromiseExpired(2),
+        },
+    );
+    let (c, _) = run(c, &[fired]);
+    assert_eq!(
+        c.status,
+        Status::Open {
+            sub_state: SubState::Retrying
+        }
+    );
+}
+
+#[test]
+fn end_timer_runs_the_end_action_once_and_churns() {
+    let (c, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "expired_card", 1)],
+    );
+    let end_at = cmds
+        .iter()
+        .find_map(|c| match c {
+            Command::ScheduleTimer {
+                timer: Timer::End,
+                at,
+                ..
+            } => Some(*at),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(end_at, t0() + Duration::days(21));
+    let early = ev(
+        "c1/end/fired-early",
+        end_at - Duration::days(1),
+        EventKind::TimerFired { timer: Timer::End },
+    );
+    let (c, cmds) = run(c, &[early]);
+    assert!(c.is_open(), "a stale timer does nothing");
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+        0
+    );
+    let fire = |id: &str| ev(id, end_at, EventKind::TimerFired { timer: Timer::End });
+    let (c, cmds) = run(c, &[fire("c1/end/fired"), fire("c1/end/fired-again")]);
+    assert_eq!(c.status, Status::Churned);
+    let actions: Vec<_> = cmds
+        .iter()
+        .filter(|c| matches!(c, Command::ExecuteEndAction { .. }))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![&Command::ExecuteEndAction {
+            action: EndAction::CancelNow
+        }]
+    );
+    // The cancellation we caused comes back as a webhook: still churned, nothing more to do.
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "evt_del",
+            end_at + Duration::minutes(1),
+            EventKind::SubscriptionEnded,
+        )],
+    );
+    assert_eq!(c.status, Status::Churned);
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Command::ExecuteEndAction { .. } | Command::Close { .. }))
+    );
+}
+
+#[test]
+fn an_event_at_the_very_end_does_not_swallow_the_end_timer() {
+    // Found by the simulation: a card update at the deadline marked the end timer done.
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "insufficient_funds", 1)],
+    );
+    let end_at = t0() + Duration::days(21);
+    let (c, _) = run(
+        c,
+        &[ev(
+            "evt_pm",
+            end_at,
+            EventKind::PaymentMethodUpdated { card: None },
+        )],
+    );
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "c1/end/fired",
+            end_at,
+            EventKind::TimerFired { timer: Timer::End },
+        )],
+    );
+    assert_eq!(c.status, Status::Churned);
+    assert_eq!(
+        count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
+        1
+    );
+}
