@@ -153,13 +153,11 @@ impl Settings {
             ));
         }
         let secret = get("secret").map(|s| SecretString::from(s.to_string()));
-        if let Some(s) = get("secret") {
-            if s.len() < 32 {
-                return Err(invalid(
-                    "DUNNING_SECRET",
-                    "must be at least 32 characters of random text",
-                ));
-            }
+        if get("secret").is_some_and(|s| s.len() < 32) {
+            return Err(invalid(
+                "DUNNING_SECRET",
+                "must be at least 32 characters of random text",
+            ));
         }
         let admin_token = get("admin_token").map(|s| SecretString::from(s.to_string()));
         if get("admin_token").is_some_and(|t| t.len() < 16) {

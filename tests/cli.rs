@@ -35,12 +35,8 @@ fn wait_healthy(port: u16, child: &mut Child) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("service exited early: {status}");
         }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            if let Ok(r) = reqwest::blocking_get(port) {
-                if r {
-                    return;
-                }
-            }
+        if http::healthz_ok(port) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -48,14 +44,17 @@ fn wait_healthy(port: u16, child: &mut Child) {
 }
 
 /// Minimal blocking GET of /healthz without pulling in a blocking HTTP client.
-mod reqwest {
+mod http {
     use std::io::{Read, Write};
-    pub fn blocking_get(port: u16) -> std::io::Result<bool> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out.starts_with("HTTP/1.1 200"))
+    pub fn healthz_ok(port: u16) -> bool {
+        let get = || -> std::io::Result<bool> {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out.starts_with("HTTP/1.1 200"))
+        };
+        get().unwrap_or(false)
     }
 }
 

@@ -24,10 +24,8 @@ pub fn new_task_signals(pool: PgPool) -> mpsc::Receiver<()> {
                             match listener.recv().await {
                                 Ok(_) => {
                                     // A full channel already holds a wake-up; dropping this one is fine.
-                                    if let Err(e) = tx.try_send(()) {
-                                        if e.is_disconnected() {
-                                            return;
-                                        }
+                                    if tx.try_send(()).is_err_and(|e| e.is_disconnected()) {
+                                        return;
                                     }
                                 }
                                 Err(e) => {

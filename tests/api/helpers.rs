@@ -34,10 +34,13 @@ fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// One call of the sink: the provider event id and when it was handled.
+pub type Call = (String, DateTime<Utc>);
+
 /// How the counting sink behaves.
 #[derive(Clone, Default)]
 pub struct Sink {
-    pub calls: Arc<Mutex<Vec<(String, DateTime<Utc>)>>>,
+    pub calls: Arc<Mutex<Vec<Call>>>,
     /// Fail transiently this many times before succeeding (u32::MAX: always).
     pub fail_first: Arc<Mutex<u32>>,
 }
@@ -334,19 +337,19 @@ pub async fn drop_db(db: TestDb) {
 }
 
 async fn drop_pg(name: Option<String>) {
-    if let Some(name) = name {
-        if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&pg_admin_url())
-            .await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "drop database if exists {name} with (force)"
-            )))
-            .execute(&pool)
-            .await;
-        }
-    }
+    let Some(name) = name else { return };
+    let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&pg_admin_url())
+        .await
+    else {
+        return;
+    };
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists {name} with (force)"
+    )))
+    .execute(&pool)
+    .await;
 }
 
 /// A minimal Stripe event of `event_type` with id `id`, as bytes.
