@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::{Role, Settings};
 use crate::crypto::{self, Keys};
-use crate::jobs::process_event::{AcceptAll, EventSink};
+use crate::jobs::process_event::EventSink;
 use crate::jobs::{self, WorkerHealth};
 use crate::providers::Provider;
+use crate::providers::api::ProcessorApi;
 use crate::providers::stripe::Stripe;
 use crate::store::Store;
 use crate::tenants::{self, DEFAULT_TENANT, StripeInput, TenantInput};
@@ -28,6 +29,7 @@ pub struct AppState {
     pub clock: Clock,
     pub stripe: Arc<dyn Provider>,
     pub engine: Arc<dyn EventSink>,
+    pub processor: Arc<dyn ProcessorApi>,
     pub admin_token_hash: Arc<str>,
     pub health: Arc<WorkerHealth>,
     /// Makes worker names unique per process start, as apalis requires.
@@ -43,7 +45,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, Arc::new(AcceptAll)).await
+        Self::build_with(settings, Arc::new(crate::engine::Engine)).await
     }
 
     /// Like [`build`](Self::build) with another event sink (the engine, or a test double).
@@ -79,6 +81,7 @@ impl Application {
             clock,
             stripe: Arc::new(Stripe),
             engine,
+            processor: Arc::new(crate::providers::api::Unconfigured),
             admin_token_hash: admin_token_hash.into(),
             health: Arc::new(WorkerHealth::default()),
             instance_id: uuid::Uuid::new_v4().simple().to_string()[..12].into(),
@@ -131,7 +134,12 @@ impl Application {
                 jobs::sweep::run(state.clone(), stop.clone()).await;
             }
         };
-        let (served, _, _) = tokio::join!(server, workers, sweep);
+        let scheduler = async {
+            if runs_workers {
+                jobs::scheduler::run(state.clone(), stop.clone()).await;
+            }
+        };
+        let (served, _, _, _) = tokio::join!(server, workers, sweep, scheduler);
         state.store.close().await;
         served.context("HTTP server failed")
     }

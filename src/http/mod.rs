@@ -9,6 +9,8 @@ use crate::app::AppState;
 use crate::config::Role;
 
 pub mod auth;
+mod cases;
+mod clock;
 pub mod error;
 mod events;
 mod json;
@@ -24,7 +26,9 @@ pub fn router(state: AppState) -> Router {
         app = app
             .merge(webhooks::router())
             .merge(tenants::router())
-            .merge(events::router());
+            .merge(events::router())
+            .merge(cases::router())
+            .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.
     let limit = state.settings.max_body_bytes;

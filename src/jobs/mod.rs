@@ -11,10 +11,12 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::store::Db;
+use crate::store::cases::{ExecuteWork, WORK_QUEUE};
 use crate::store::events::{PROCESS_EVENT_QUEUE, ProcessEvent};
 
 mod notify;
 pub mod process_event;
+pub mod scheduler;
 pub mod sweep;
 
 /// Liveness of each logical worker, fed by the monitor's events.
@@ -65,6 +67,7 @@ impl WorkerHealth {
 
 /// Logical worker name: the unique per-start names are `{LOGICAL}-{instance}-{restarts}`.
 pub const PROCESS_EVENT_WORKER: &str = "process-event";
+pub const EXECUTE_WORK_WORKER: &str = "execute-work";
 
 fn logical(worker_name: &str) -> &str {
     worker_name
@@ -73,10 +76,63 @@ fn logical(worker_name: &str) -> &str {
         .unwrap_or(worker_name)
 }
 
+/// Registers one worker on the monitor for the store's backend. A macro because apalis has no
+/// type-erased backend: each arm names its concrete storage type.
+macro_rules! register {
+    ($monitor:expr, $state:expr, $w:expr, $logical:expr, $queue:expr, $job:ty, $handler:path) => {{
+        let w = $w.clone();
+        let data = $state.clone();
+        $state.health.register($logical);
+        let name = move |restarts: usize| format!("{}@{}-{restarts}", $logical, w.instance);
+        match &$state.store.db {
+            Db::Sqlite(pool) => {
+                let pool = pool.clone();
+                let config = apalis_sqlite::Config::default()
+                    .queue($queue)
+                    .heartbeat_interval(w.heartbeat)
+                    .missed_heartbeats(w.missed);
+                $monitor.register(move |restarts| {
+                    let backend = apalis_sqlite::SqliteStorage::<$job>::new(&pool)
+                        .with_config(config.clone())
+                        .poll_with_interval(w.poll);
+                    WorkerBuilder::new(name(restarts))
+                        .backend(backend)
+                        .data(data.clone())
+                        .catch_panic()
+                        .concurrency(w.concurrency)
+                        .build($handler)
+                })
+            }
+            Db::Postgres(pool) => {
+                let pool = pool.clone();
+                let config = apalis_postgres::Config::default()
+                    .queue($queue)
+                    .heartbeat_interval(w.heartbeat)
+                    .missed_heartbeats(w.missed);
+                $monitor.register(move |restarts| {
+                    // NOTIFY fires only for tasks already due; polling covers scheduled ones. The two go
+                    // into one strategy: stacking `poll_with_interval` on `with_pubsub()` never polls.
+                    let strategy = Strategy::new()
+                        .stream(notify::new_task_signals(pool.clone()))
+                        .interval(w.poll);
+                    let backend = apalis_postgres::PostgresStorage::<$job>::new(&pool)
+                        .with_config(config.clone())
+                        .poll_with_strategy(strategy);
+                    WorkerBuilder::new(name(restarts))
+                        .backend(backend)
+                        .data(data.clone())
+                        .catch_panic()
+                        .concurrency(w.concurrency)
+                        .build($handler)
+                })
+            }
+        }
+    }};
+}
+
 /// Builds the monitor with every worker this process runs.
 pub fn monitor(state: &AppState) -> Monitor {
     let health = state.health.clone();
-    health.register(PROCESS_EVENT_WORKER);
     let on_event_health = health.clone();
     let restart_health = health.clone();
     let settings = state.settings.clone();
@@ -113,49 +169,55 @@ pub fn monitor(state: &AppState) -> Monitor {
     // heartbeat × missed heartbeats, which we make the configured orphan timeout.
     let heartbeat = std::time::Duration::from_secs(1);
     let missed = settings.orphan_timeout.as_secs().max(2) as usize;
-    let data = state.clone();
-    let name = move |restarts: usize| format!("{PROCESS_EVENT_WORKER}@{instance}-{restarts}");
-    match &state.store.db {
-        Db::Sqlite(pool) => {
-            let pool = pool.clone();
-            let config = apalis_sqlite::Config::default()
-                .queue(PROCESS_EVENT_QUEUE)
-                .heartbeat_interval(heartbeat)
-                .missed_heartbeats(missed);
-            base.register(move |restarts| {
-                let backend = apalis_sqlite::SqliteStorage::<ProcessEvent>::new(&pool)
-                    .with_config(config.clone())
-                    .poll_with_interval(poll);
-                WorkerBuilder::new(name(restarts))
-                    .backend(backend)
-                    .data(data.clone())
-                    .catch_panic()
-                    .concurrency(concurrency)
-                    .build(process_event::run)
-            })
-        }
-        Db::Postgres(pool) => {
-            let pool = pool.clone();
-            let config = apalis_postgres::Config::default()
-                .queue(PROCESS_EVENT_QUEUE)
-                .heartbeat_interval(heartbeat)
-                .missed_heartbeats(missed);
-            base.register(move |restarts| {
-                // NOTIFY fires only for tasks already due; polling covers scheduled ones. The two go
-                // into one strategy: stacking `poll_with_interval` on `with_pubsub()` never polls.
-                let strategy = Strategy::new()
-                    .stream(notify::new_task_signals(pool.clone()))
-                    .interval(poll);
-                let backend = apalis_postgres::PostgresStorage::<ProcessEvent>::new(&pool)
-                    .with_config(config.clone())
-                    .poll_with_strategy(strategy);
-                WorkerBuilder::new(name(restarts))
-                    .backend(backend)
-                    .data(data.clone())
-                    .catch_panic()
-                    .concurrency(concurrency)
-                    .build(process_event::run)
-            })
+    let w = WorkerSetup {
+        poll,
+        concurrency,
+        heartbeat,
+        missed,
+        instance,
+    };
+    let base = register!(
+        base,
+        state,
+        w,
+        PROCESS_EVENT_WORKER,
+        PROCESS_EVENT_QUEUE,
+        ProcessEvent,
+        process_event::run
+    );
+    register!(
+        base,
+        state,
+        w,
+        EXECUTE_WORK_WORKER,
+        WORK_QUEUE,
+        ExecuteWork,
+        execute_work
+    )
+}
+
+/// What every worker is built with.
+#[derive(Clone)]
+struct WorkerSetup {
+    poll: std::time::Duration,
+    concurrency: usize,
+    heartbeat: std::time::Duration,
+    missed: usize,
+    instance: std::sync::Arc<str>,
+}
+
+/// The apalis handler for scheduled case work (charges, timers, end actions).
+async fn execute_work(job: ExecuteWork, state: Data<AppState>) -> Result<(), BoxDynError> {
+    match crate::engine::work::execute(&state, &job.work_id).await {
+        Ok(()) => Ok(()),
+        // The row stays claimed; its lease expiry or the next scheduler pass brings it back.
+        Err(e) => {
+            tracing::warn!(work = %job.work_id, error = %e, "case work failed");
+            state
+                .store
+                .release_work(&job.work_id, state.clock.now())
+                .await
+                .map_err(Into::into)
         }
     }
 }

@@ -9,6 +9,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod campaigns;
+pub mod cases;
 pub mod events;
 pub mod queue;
 pub mod settings;

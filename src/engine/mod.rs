@@ -1,0 +1,279 @@
+//! The recovery engine: feeds normalised events and job outcomes to the pure case state machine and
+//! persists what it decides. Work it schedules is executed by `work` through the processor's API.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::app::AppState;
+use crate::domain::campaign::{self, Campaign, CaseFacts};
+use crate::domain::case::{self, CampaignRef, Case, CaseEvent, Mode, NewCase};
+use crate::domain::money::{Currency, Money};
+use crate::jobs::process_event::{EventSink, ProcessError};
+use crate::providers::NormalizedEvent;
+use crate::store::StoreError;
+use crate::store::cases::{CaseFilter, CaseRow};
+use crate::store::events::EventRow;
+use crate::store::tenants::TenantRow;
+
+pub mod mapping;
+mod persist;
+pub mod work;
+
+use mapping::{Route, Seed};
+
+/// Optimistic saves that lose to a concurrent writer are retried this many times.
+const SAVE_TRIES: usize = 8;
+
+/// The engine as the inbox's event sink.
+pub struct Engine;
+
+impl EventSink for Engine {
+    fn handle<'a>(
+        &'a self,
+        state: &'a AppState,
+        row: &'a EventRow,
+        event: &'a NormalizedEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ProcessError>> + Send + 'a>> {
+        Box::pin(async move {
+            let tenant = state
+                .store
+                .tenant(&row.tenant_id)
+                .await
+                .map_err(transient)?
+                .ok_or_else(|| {
+                    ProcessError::Permanent(format!("tenant {} no longer exists", row.tenant_id))
+                })?;
+            handle_route(state, &tenant, mapping::route(event)).await
+        })
+    }
+}
+
+pub fn transient(e: StoreError) -> ProcessError {
+    ProcessError::Transient(e.to_string())
+}
+
+async fn handle_route(
+    state: &AppState,
+    tenant: &TenantRow,
+    route: Route,
+) -> Result<(), ProcessError> {
+    match route {
+        Route::Nothing => Ok(()),
+        Route::Invoice {
+            invoice_id,
+            seed,
+            event,
+        } => feed(state, tenant, &invoice_id, seed.as_ref(), &event)
+            .await
+            .map(|_| ()),
+        Route::Customer { customer_id, event } => {
+            let f = CaseFilter {
+                customer_id: Some(customer_id),
+                status: Some("open".into()),
+                limit: 100,
+                ..Default::default()
+            };
+            for c in state
+                .store
+                .list_cases(&tenant.id, &f)
+                .await
+                .map_err(transient)?
+            {
+                feed(state, tenant, &c.invoice_id, None, &event).await?;
+            }
+            Ok(())
+        }
+        Route::Subscription {
+            subscription_id,
+            event,
+        } => {
+            let f = CaseFilter {
+                limit: 100,
+                ..Default::default()
+            };
+            let cases = state
+                .store
+                .list_cases(&tenant.id, &f)
+                .await
+                .map_err(transient)?;
+            for c in cases
+                .iter()
+                .filter(|c| c.subscription_id.as_deref() == Some(subscription_id.as_str()))
+            {
+                feed(state, tenant, &c.invoice_id, None, &event).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Applies `event` to the invoice's case (opening it from `seed` if needed) and saves the result with
+/// its commands. Returns the case after the event, or `None` when there is no case and no seed.
+pub async fn feed(
+    state: &AppState,
+    tenant: &TenantRow,
+    invoice_id: &str,
+    seed: Option<&Seed>,
+    event: &CaseEvent,
+) -> Result<Option<Case>, ProcessError> {
+    for _ in 0..SAVE_TRIES {
+        let now = state.clock.now();
+        let existing = state
+            .store
+            .case_by_invoice(&tenant.id, invoice_id)
+            .await
+            .map_err(transient)?;
+        let (mut row, case, version) = match existing {
+            Some(row) => {
+                let case: Case = serde_json::from_str(&row.state).map_err(|e| {
+                    ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
+                })?;
+                let v = row.version;
+                (row, case, Some(v))
+            }
+            None => match seed {
+                Some(seed) => {
+                    let (row, case) = open(state, tenant, invoice_id, seed, now).await?;
+                    (row, case, None)
+                }
+                None => return Ok(None),
+            },
+        };
+        let campaign = campaign_of(state, tenant, &case.campaign).await?;
+        let mut case = case;
+        if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.clone()) {
+            case.card_history = state
+                .store
+                .card_history(&fp, now - Duration::days(31))
+                .await
+                .map_err(transient)?;
+        }
+        let (next, commands) = case::apply(&case, event, &campaign, now);
+        if commands.is_empty() && version.is_some() && next == case {
+            return Ok(Some(next));
+        }
+        let pending = match version {
+            Some(_) => state
+                .store
+                .pending_work_ids(&row.id)
+                .await
+                .map_err(transient)?,
+            None => Vec::new(),
+        };
+        let (timeline, work) = persist::changes(&next, &commands, &pending, now);
+        persist::fill_row(&mut row, &next);
+        row.version = version.unwrap_or(0) + 1;
+        if state
+            .store
+            .save_case(&row, version, &timeline, &work, now)
+            .await
+            .map_err(transient)?
+        {
+            return Ok(Some(next));
+        }
+    }
+    Err(ProcessError::Transient(
+        "the case kept changing under concurrent updates".into(),
+    ))
+}
+
+async fn open(
+    state: &AppState,
+    tenant: &TenantRow,
+    invoice_id: &str,
+    seed: &Seed,
+    now: DateTime<Utc>,
+) -> Result<(CaseRow, Case), ProcessError> {
+    let currency = Currency::new(&seed.currency)
+        .map_err(|e| ProcessError::Permanent(format!("invoice currency: {e}")))?;
+    let amount = Money::new(seed.amount_due, currency);
+    let prior = state
+        .store
+        .list_cases(
+            &tenant.id,
+            &CaseFilter {
+                customer_id: Some(seed.customer_id.clone()),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(transient)?
+        .len() as u32;
+    let facts = CaseFacts {
+        amount: amount.clone(),
+        product_ids: seed.product_ids.clone(),
+        price_ids: seed.price_ids.clone(),
+        customer_metadata: seed.customer_metadata.clone(),
+        prior_cases: prior,
+    };
+    let campaigns = state
+        .store
+        .current_campaigns(&tenant.id)
+        .await
+        .map_err(transient)?;
+    let chosen = campaign::choose(&campaigns, &facts);
+    let id = uuid::Uuid::now_v7().to_string();
+    let mode = if tenant.mode == "observe" {
+        Mode::Observe
+    } else {
+        Mode::Manage
+    };
+    let case = Case::new(NewCase {
+        id: id.clone(),
+        invoice_id: invoice_id.to_string(),
+        customer_id: seed.customer_id.clone(),
+        subscription_id: seed.subscription_id.clone(),
+        amount,
+        time_zone: Some(tenant.time_zone.clone()),
+        mode,
+        campaign: CampaignRef {
+            id: chosen.id.clone(),
+            version: chosen.version,
+        },
+        card: None,
+    });
+    let row = CaseRow {
+        id,
+        tenant_id: tenant.id.clone(),
+        invoice_id: invoice_id.to_string(),
+        customer_id: seed.customer_id.clone(),
+        customer_email: seed.customer_email.clone(),
+        customer_name: seed.customer_name.clone(),
+        subscription_id: seed.subscription_id.clone(),
+        amount_due: seed.amount_due,
+        currency: seed.currency.clone(),
+        decline_code: None,
+        status: "pending".into(),
+        sub_state: None,
+        recovered_by: None,
+        campaign_id: chosen.id.clone(),
+        campaign_version: i64::from(chosen.version),
+        opened_at: None,
+        closed_at: None,
+        state: String::new(),
+        version: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((row, case))
+}
+
+/// The campaign at the version the case started with (editing a campaign never moves open cases).
+pub async fn campaign_of(
+    state: &AppState,
+    tenant: &TenantRow,
+    r: &CampaignRef,
+) -> Result<Campaign, ProcessError> {
+    match state
+        .store
+        .campaign_version(&tenant.id, &r.id, r.version)
+        .await
+        .map_err(transient)?
+    {
+        Some(c) => Ok(c),
+        None => Ok(campaign::default_campaign()),
+    }
+}

@@ -1,0 +1,63 @@
+//! Moves case work whose service time has come onto the apalis queue. Work is timed by the service
+//! clock, not apalis's `run_at`, so a test clock can make a 30-day campaign happen in seconds.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::store::StoreError;
+
+/// Runs until `stop`, enqueueing due work every poll interval.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    loop {
+        if let Err(e) = state.store.enqueue_due_work(state.clock.now(), 500).await {
+            tracing::warn!(error = %e, "scheduler pass failed; will try again");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(state.settings.queue_poll) => {}
+        }
+    }
+}
+
+/// Advances the test clock to `target`, stepping through every due time on the way so each piece of
+/// work sees the time it was planned for, and waiting for work to finish where this process runs
+/// workers. Returns once everything due by `target` has at least been enqueued.
+pub async fn advance_to(
+    state: &AppState,
+    target: DateTime<Utc>,
+    wait: bool,
+) -> Result<(), StoreError> {
+    for _ in 0..100_000 {
+        let next = state.store.next_due_work().await?;
+        let step = match next {
+            Some(t) if t <= target => t.max(state.clock.now()),
+            _ => target,
+        };
+        let _ = state.clock.set(step);
+        state.store.enqueue_due_work(step, 10_000).await?;
+        if wait {
+            drain(state).await?;
+        }
+        if step >= target
+            && state
+                .store
+                .next_due_work()
+                .await?
+                .is_none_or(|t| t > target)
+        {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn drain(state: &AppState) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while state.store.work_in_flight().await? > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
