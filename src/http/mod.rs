@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::config::Role;
 
 pub mod auth;
+mod campaigns;
 mod cases;
 mod clock;
 pub mod error;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
             .merge(tenants::router())
             .merge(events::router())
             .merge(cases::router())
+            .merge(campaigns::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.
