@@ -19,7 +19,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/campaigns/{id}", get(show).put(put))
 }
 
-async fn list(TenantAuth(t): TenantAuth, State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn list(
+    TenantAuth(t): TenantAuth,
+    State(s): State<AppState>,
+) -> ApiResult<impl IntoResponse> {
     let mut data = s.store.current_campaigns(&t.id).await?;
     if data.is_empty() {
         data.push(campaign::default_campaign());
@@ -27,7 +30,11 @@ async fn list(TenantAuth(t): TenantAuth, State(s): State<AppState>) -> ApiResult
     Ok(axum::Json(json!({"data": data, "next_cursor": null})))
 }
 
-async fn show(TenantAuth(t): TenantAuth, State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn show(
+    TenantAuth(t): TenantAuth,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let current = s.store.current_campaigns(&t.id).await?;
     match current.into_iter().find(|c| c.id == id) {
         Some(c) => Ok(axum::Json(c)),
@@ -44,14 +51,26 @@ async fn put(
     body: Result<axum::Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let axum::Json(mut v) = body?;
-    let obj = v.as_object_mut().ok_or_else(|| ApiError::bad_request("invalid_campaign", "expected a JSON object"))?;
-    if obj.get("id").is_some_and(|given| given != &Value::String(id.clone())) {
-        return Err(ApiError::bad_request("invalid_campaign", "id: must match the URL"));
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("invalid_campaign", "expected a JSON object"))?;
+    if obj
+        .get("id")
+        .is_some_and(|given| given != &Value::String(id.clone()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_campaign",
+            "id: must match the URL",
+        ));
     }
     obj.insert("id".into(), Value::String(id.clone()));
     obj.insert("version".into(), json!(0));
-    let draft: Campaign = serde_json::from_value(v)
-        .map_err(|e| ApiError::bad_request("invalid_campaign", super::error::redact_quoted(&e.to_string())))?;
+    let draft: Campaign = serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_campaign",
+            super::error::redact_quoted(&e.to_string()),
+        )
+    })?;
     let problems = draft.validate();
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -61,11 +80,16 @@ async fn put(
         let current = s.store.current_campaigns(&t.id).await?;
         let next = match current.iter().find(|c| c.id == id) {
             Some(prev) => draft.clone().as_new_version_of(prev),
-            None => Campaign { version: 1, ..draft.clone() },
+            None => Campaign {
+                version: 1,
+                ..draft.clone()
+            },
         };
         if s.store.insert_campaign(&t.id, &next, s.clock.now()).await? {
             return Ok(axum::Json(next));
         }
     }
-    Err(ApiError::Conflict("the campaign was being edited concurrently; try again".into()))
+    Err(ApiError::Conflict(
+        "the campaign was being edited concurrently; try again".into(),
+    ))
 }

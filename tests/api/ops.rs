@@ -39,7 +39,13 @@ both!(readyz_reports_a_dead_worker, |b| async move {
         .unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
-    let w = v["workers"].as_array().unwrap().iter().find(|w| w["name"] == "process-event").unwrap().clone();
+    let w = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "process-event")
+        .unwrap()
+        .clone();
     assert_eq!(w["alive"], false);
     app.stop().await;
 });
