@@ -12,3 +12,4 @@ pub mod jobs;
 pub mod providers;
 pub mod store;
 pub mod tenants;
+pub mod testing;

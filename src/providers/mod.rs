@@ -1,6 +1,7 @@
 //! Payment processors behind one trait: verify a webhook, read its envelope, normalise it into our own
 //! provider-neutral event types. Nothing here names a Stripe type; `stripe` is one implementation.
 
+pub mod api;
 pub mod stripe;
 
 use std::collections::BTreeMap;
