@@ -151,7 +151,7 @@ struct Saved {
 }
 
 #[derive(Default)]
-struct State_ {
+struct FakeState {
     invoices: HashMap<String, InvoiceRecord>,
     subscriptions: HashMap<String, SubscriptionRecord>,
     scripts: HashMap<String, VecDeque<Outcome>>,
@@ -164,12 +164,12 @@ struct State_ {
 }
 
 struct Shared {
-    state: Mutex<State_>,
+    state: Mutex<FakeState>,
     hang: Mutex<Duration>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State_> {
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -207,7 +207,7 @@ impl FakeStripe {
     /// When no local port can be bound.
     pub async fn start() -> (FakeStripe, String) {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State_::default()),
+            state: Mutex::new(FakeState::default()),
             hang: Mutex::new(Duration::from_secs(35)),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -466,7 +466,10 @@ async fn handle(
     if let Ok(v) = HeaderValue::from_str(&answer.request_id) {
         h.insert("request-id", v);
     }
-    h.insert("stripe-version", HeaderValue::from_static("2026-09-30.endive"));
+    h.insert(
+        "stripe-version",
+        HeaderValue::from_static("2026-09-30.endive"),
+    );
     if let Some(key) = key.and_then(|k| HeaderValue::from_str(&k).ok()) {
         h.insert("idempotency-key", key);
     }
@@ -482,7 +485,7 @@ async fn handle(
     response
 }
 
-impl State_ {
+impl FakeState {
     fn request_id(&mut self) -> String {
         self.next_id += 1;
         format!("req_fake{:012}", self.next_id)
@@ -531,7 +534,13 @@ impl State_ {
 
     /// Run one request. Returns the answer, whether it is saved under the idempotency key, and whether
     /// the answer is held back by the hang time.
-    fn execute(&mut self, method: &Method, path: &str, body: &str, now: i64) -> (Answer, bool, bool) {
+    fn execute(
+        &mut self,
+        method: &Method,
+        path: &str,
+        body: &str,
+        now: i64,
+    ) -> (Answer, bool, bool) {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let form = parse_form(body);
         match (method.as_str(), segments.as_slice()) {

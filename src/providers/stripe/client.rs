@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::DateTime;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use stripe::{ApiErrors, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
 use stripe::StripeRequest;
+use stripe::{ApiErrors, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
 use stripe_billing::invoice::{MarkUncollectibleInvoice, PayInvoice, RetrieveInvoice};
 use stripe_billing::subscription::{
     CancelSubscription, UpdateSubscription, UpdateSubscriptionPauseCollection,
@@ -459,7 +459,9 @@ impl ProcessorApi for StripeApi {
                 PauseBehavior::MarkUncollectible => {
                     UpdateSubscriptionPauseCollectionBehavior::MarkUncollectible
                 }
-                PauseBehavior::KeepAsDraft => UpdateSubscriptionPauseCollectionBehavior::KeepAsDraft,
+                PauseBehavior::KeepAsDraft => {
+                    UpdateSubscriptionPauseCollectionBehavior::KeepAsDraft
+                }
             };
             let request = UpdateSubscription::new(subscription_id)
                 .pause_collection(UpdateSubscriptionPauseCollection::new(behavior));

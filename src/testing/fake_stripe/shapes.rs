@@ -8,10 +8,16 @@ use super::{InvoiceRecord, InvoiceStatus, SubscriptionRecord};
 
 pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
     let paid = inv.status == InvoiceStatus::Paid;
+    let billing_reason = if inv.subscription.is_some() {
+        "subscription_cycle"
+    } else {
+        "manual"
+    };
     let amount_paid = if paid { inv.amount_due } else { 0 };
-    let subscription_details = inv.subscription.as_ref().map(|sub| {
-        json!({ "metadata": {}, "subscription": sub })
-    });
+    let subscription_details = inv
+        .subscription
+        .as_ref()
+        .map(|sub| json!({ "metadata": {}, "subscription": sub }));
     let parent = match &subscription_details {
         Some(details) => json!({
             "quote_details": null,
@@ -43,7 +49,41 @@ pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
             "type": "invoice_item_details",
         }),
     };
-    json!({
+    let lines = json!({
+        "object": "list",
+        "data": [{
+            "id": format!("il_{}", suffix(&inv.id)),
+            "object": "line_item",
+            "amount": inv.amount_due,
+            "currency": inv.currency,
+            "description": "1 × Subscription (at the plan's price / month)",
+            "discount_amounts": [],
+            "discountable": true,
+            "discounts": [],
+            "invoice": inv.id,
+            "livemode": false,
+            "metadata": {},
+            "parent": line_parent,
+            "period": { "end": inv.created + 30 * 86_400, "start": inv.created },
+            "pretax_credit_amounts": [],
+            "pricing": {
+                "price_details": {
+                    "price": format!("price_{}", suffix(&inv.id)),
+                    "product": format!("prod_{}", suffix(&inv.id)),
+                },
+                "type": "price_details",
+                "unit_amount_decimal": inv.amount_due.to_string(),
+            },
+            "quantity": 1,
+            "quantity_decimal": "1",
+            "subscription": inv.subscription,
+            "subtotal": inv.amount_due,
+            "taxes": [],
+        }],
+        "has_more": false,
+        "url": format!("/v1/invoices/{}/lines", inv.id),
+    });
+    let mut invoice = json!({
         "id": inv.id,
         "object": "invoice",
         "account_country": "US",
@@ -66,7 +106,7 @@ pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
             "status": null,
         },
         "automatically_finalizes_at": null,
-        "billing_reason": if inv.subscription.is_some() { "subscription_cycle" } else { "manual" },
+        "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
         "confirmation_secret": null,
         "created": inv.created,
@@ -91,45 +131,14 @@ pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
         "ending_balance": 0,
         "footer": null,
         "from_invoice": null,
+    });
+    let rest = json!({
         "hosted_invoice_url": format!("https://invoice.stripe.com/i/acct_fake/test_{}", inv.id),
         "invoice_pdf": format!("https://pay.stripe.com/invoice/acct_fake/test_{}/pdf", inv.id),
         "issuer": { "type": "self" },
         "last_finalization_error": null,
         "latest_revision": null,
-        "lines": {
-            "object": "list",
-            "data": [{
-                "id": format!("il_{}", suffix(&inv.id)),
-                "object": "line_item",
-                "amount": inv.amount_due,
-                "currency": inv.currency,
-                "description": "1 × Subscription (at the plan's price / month)",
-                "discount_amounts": [],
-                "discountable": true,
-                "discounts": [],
-                "invoice": inv.id,
-                "livemode": false,
-                "metadata": {},
-                "parent": line_parent,
-                "period": { "end": inv.created + 30 * 86_400, "start": inv.created },
-                "pretax_credit_amounts": [],
-                "pricing": {
-                    "price_details": {
-                        "price": format!("price_{}", suffix(&inv.id)),
-                        "product": format!("prod_{}", suffix(&inv.id)),
-                    },
-                    "type": "price_details",
-                    "unit_amount_decimal": inv.amount_due.to_string(),
-                },
-                "quantity": 1,
-                "quantity_decimal": "1",
-                "subscription": inv.subscription,
-                "subtotal": inv.amount_due,
-                "taxes": [],
-            }],
-            "has_more": false,
-            "url": format!("/v1/invoices/{}/lines", inv.id),
-        },
+        "lines": lines,
         "livemode": false,
         "metadata": {},
         "next_payment_attempt": inv.next_payment_attempt,
@@ -168,14 +177,89 @@ pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
         "total_pretax_credit_amounts": [],
         "total_taxes": [],
         "webhooks_delivered_at": inv.created,
-    })
+    });
+    merge(&mut invoice, rest);
+    invoice
 }
 
 pub(super) fn subscription(sub: &SubscriptionRecord) -> Value {
     let s = suffix(&sub.id);
     let period_start = sub.created;
     let period_end = sub.created + 30 * 86_400;
-    json!({
+    let cancel_at = sub.cancel_at_period_end.then_some(period_end);
+    let cancellation_reason = sub.canceled_at.map(|_| "cancellation_requested");
+    let pause_collection = match &sub.pause_behavior {
+        Some(behavior) => json!({ "behavior": behavior, "resumes_at": null }),
+        None => Value::Null,
+    };
+    let price = json!({
+        "id": format!("price_{s}"),
+        "object": "price",
+        "active": true,
+        "billing_scheme": "per_unit",
+        "created": sub.created,
+        "currency": sub.currency,
+        "custom_unit_amount": null,
+        "livemode": false,
+        "lookup_key": null,
+        "metadata": {},
+        "nickname": null,
+        "product": format!("prod_{s}"),
+        "recurring": {
+            "interval": "month",
+            "interval_count": 1,
+            "meter": null,
+            "trial_period_days": null,
+            "usage_type": "licensed",
+        },
+        "tax_behavior": "unspecified",
+        "tiers_mode": null,
+        "transform_quantity": null,
+        "type": "recurring",
+        "unit_amount": sub.amount,
+        "unit_amount_decimal": sub.amount.to_string(),
+    });
+    let items = json!({
+        "object": "list",
+        "data": [{
+            "id": format!("si_{s}"),
+            "object": "subscription_item",
+            "billing_thresholds": null,
+            "created": sub.created,
+            "current_period_end": period_end,
+            "current_period_start": period_start,
+            "discounts": [],
+            "metadata": {},
+            "plan": {
+                "id": format!("price_{s}"),
+                "object": "plan",
+                "active": true,
+                "amount": sub.amount,
+                "amount_decimal": sub.amount.to_string(),
+                "billing_scheme": "per_unit",
+                "created": sub.created,
+                "currency": sub.currency,
+                "interval": "month",
+                "interval_count": 1,
+                "livemode": false,
+                "metadata": {},
+                "meter": null,
+                "nickname": null,
+                "product": format!("prod_{s}"),
+                "tiers_mode": null,
+                "transform_usage": null,
+                "trial_period_days": null,
+                "usage_type": "licensed",
+            },
+            "price": price,
+            "quantity": 1,
+            "subscription": sub.id,
+            "tax_rates": [],
+        }],
+        "has_more": false,
+        "url": format!("/v1/subscription_items?subscription={}", sub.id),
+    });
+    let mut subscription = json!({
         "id": sub.id,
         "object": "subscription",
         "application": null,
@@ -183,18 +267,21 @@ pub(super) fn subscription(sub: &SubscriptionRecord) -> Value {
         "automatic_tax": { "disabled_reason": null, "enabled": false, "liability": null },
         "billing_cycle_anchor": sub.created,
         "billing_cycle_anchor_config": null,
+        "billing_schedules": [],
         "billing_mode": { "flexible": null, "type": "classic", "updated_at": null },
         "billing_thresholds": null,
-        "cancel_at": if sub.cancel_at_period_end { Some(period_end) } else { None },
+        "cancel_at": cancel_at,
         "cancel_at_period_end": sub.cancel_at_period_end,
         "canceled_at": sub.canceled_at,
-        "cancellation_details": { "comment": null, "feedback": null, "reason": sub.canceled_at.map(|_| "cancellation_requested") },
+        "cancellation_details": { "comment": null, "feedback": null, "reason": cancellation_reason },
         "collection_method": "charge_automatically",
         "created": sub.created,
         "currency": sub.currency,
         "customer": sub.customer,
         "customer_account": null,
         "days_until_due": null,
+    });
+    let rest = json!({
         "default_payment_method": format!("pm_{s}"),
         "default_source": null,
         "default_tax_rates": [],
@@ -202,57 +289,13 @@ pub(super) fn subscription(sub: &SubscriptionRecord) -> Value {
         "discounts": [],
         "ended_at": sub.canceled_at,
         "invoice_settings": { "account_tax_ids": null, "issuer": { "type": "self" } },
-        "items": {
-            "object": "list",
-            "data": [{
-                "id": format!("si_{s}"),
-                "object": "subscription_item",
-                "billing_thresholds": null,
-                "created": sub.created,
-                "current_period_end": period_end,
-                "current_period_start": period_start,
-                "discounts": [],
-                "metadata": {},
-                "price": {
-                    "id": format!("price_{s}"),
-                    "object": "price",
-                    "active": true,
-                    "billing_scheme": "per_unit",
-                    "created": sub.created,
-                    "currency": sub.currency,
-                    "custom_unit_amount": null,
-                    "livemode": false,
-                    "lookup_key": null,
-                    "metadata": {},
-                    "nickname": null,
-                    "product": format!("prod_{s}"),
-                    "recurring": {
-                        "interval": "month",
-                        "interval_count": 1,
-                        "meter": null,
-                        "trial_period_days": null,
-                        "usage_type": "licensed",
-                    },
-                    "tax_behavior": "unspecified",
-                    "tiers_mode": null,
-                    "transform_quantity": null,
-                    "type": "recurring",
-                    "unit_amount": sub.amount,
-                    "unit_amount_decimal": sub.amount.to_string(),
-                },
-                "quantity": 1,
-                "subscription": sub.id,
-                "tax_rates": [],
-            }],
-            "has_more": false,
-            "url": format!("/v1/subscription_items?subscription={}", sub.id),
-        },
+        "items": items,
         "latest_invoice": sub.latest_invoice,
         "livemode": false,
         "metadata": {},
         "next_pending_invoice_item_invoice": null,
         "on_behalf_of": null,
-        "pause_collection": sub.pause_behavior.as_ref().map(|b| json!({ "behavior": b, "resumes_at": null })),
+        "pause_collection": pause_collection,
         "payment_settings": {
             "payment_method_options": null,
             "payment_method_types": null,
@@ -269,7 +312,9 @@ pub(super) fn subscription(sub: &SubscriptionRecord) -> Value {
         "trial_end": null,
         "trial_settings": { "end_behavior": { "missing_payment_method": "create_invoice" } },
         "trial_start": null,
-    })
+    });
+    merge(&mut subscription, rest);
+    subscription
 }
 
 /// A card error as Stripe sends it for a declined off-session `pay`: the codes on the error, the
@@ -282,12 +327,19 @@ pub(super) struct Decline<'a> {
     pub network_decline_code: Option<&'a str>,
 }
 
-pub(super) fn card_error(inv: &InvoiceRecord, d: &Decline<'_>, request_id: &str, now: i64) -> Value {
+pub(super) fn card_error(
+    inv: &InvoiceRecord,
+    d: &Decline<'_>,
+    request_id: &str,
+    now: i64,
+) -> Value {
     let s = suffix(&inv.id);
-    let message = match d.decline_code {
-        Some("insufficient_funds") => "Your card has insufficient funds.",
-        Some("expired_card") | None if d.code == "expired_card" => "Your card has expired.",
-        _ => "Your card was declined.",
+    let message = if d.code == "expired_card" {
+        "Your card has expired."
+    } else if d.decline_code == Some("insufficient_funds") {
+        "Your card has insufficient funds."
+    } else {
+        "Your card was declined."
     };
     let payment_method = json!({
         "id": format!("pm_{s}"),
@@ -384,11 +436,17 @@ pub(super) fn card_error(inv: &InvoiceRecord, d: &Decline<'_>, request_id: &str,
 }
 
 pub(super) fn invalid_request(message: &str, code: Option<&str>, request_id: &str) -> Value {
+    let doc_url = code.map(|c| {
+        format!(
+            "https://stripe.com/docs/error-codes/{}",
+            c.replace('_', "-")
+        )
+    });
     json!({ "error": {
         "type": "invalid_request_error",
         "code": code,
         "message": message,
-        "doc_url": code.map(|c| format!("https://stripe.com/docs/error-codes/{}", c.replace('_', "-"))),
+        "doc_url": doc_url,
         "request_log_url": log_url(request_id),
     }})
 }
@@ -418,4 +476,11 @@ fn log_url(request_id: &str) -> String {
 /// The part of an id after its prefix, to derive related ids.
 fn suffix(id: &str) -> &str {
     id.split_once('_').map_or(id, |(_, rest)| rest)
+}
+
+/// Add `extra`'s fields to `into` (both objects): keeps each `json!` under the macro recursion limit.
+fn merge(into: &mut Value, extra: Value) {
+    if let (Value::Object(into), Value::Object(extra)) = (into, extra) {
+        into.extend(extra);
+    }
 }

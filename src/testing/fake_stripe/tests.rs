@@ -28,7 +28,12 @@ async fn post(
 async fn replays_saved_answers_and_refuses_a_reused_key() {
     let (fake, base) = FakeStripe::start().await;
     fake.add_invoice("in_1", "cus_1", None, 1000, "usd");
-    fake.script_pay("in_1", vec![Outcome::ServerError { should_retry: Some(false) }]);
+    fake.script_pay(
+        "in_1",
+        vec![Outcome::ServerError {
+            should_retry: Some(false),
+        }],
+    );
 
     let (status, headers, first) = post(&base, "/invoices/in_1/pay", Some("k1"), "").await;
     assert_eq!(status, 500);
@@ -56,7 +61,10 @@ async fn replays_saved_answers_and_refuses_a_reused_key() {
 async fn unsaved_failures_execute_again() {
     let (fake, base) = FakeStripe::start().await;
     fake.add_invoice("in_1", "cus_1", None, 1000, "usd");
-    fake.script_pay("in_1", vec![Outcome::ServerErrorUnsaved, Outcome::RateLimited]);
+    fake.script_pay(
+        "in_1",
+        vec![Outcome::ServerErrorUnsaved, Outcome::RateLimited],
+    );
     let (s1, h1, _) = post(&base, "/invoices/in_1/pay", Some("k"), "").await;
     let (s2, _, _) = post(&base, "/invoices/in_1/pay", Some("k"), "").await;
     let (s3, _, _) = post(&base, "/invoices/in_1/pay", Some("k"), "").await;
@@ -109,7 +117,10 @@ async fn invoices_carry_the_subscription_in_the_current_shape() {
         .json()
         .await
         .unwrap();
-    assert_eq!(body["parent"]["subscription_details"]["subscription"], "sub_1");
+    assert_eq!(
+        body["parent"]["subscription_details"]["subscription"],
+        "sub_1"
+    );
     assert_eq!(body["status"], "open");
     assert_eq!(body["customer"], "cus_1");
     assert!(body.get("subscription").is_none());

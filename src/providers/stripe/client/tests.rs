@@ -56,9 +56,15 @@ async fn reads_an_open_invoice() {
     else {
         panic!("not open");
     };
-    assert_eq!(next_payment_attempt, DateTime::from_timestamp(1_900_000_000, 0));
+    assert_eq!(
+        next_payment_attempt,
+        DateTime::from_timestamp(1_900_000_000, 0)
+    );
     let get = &fake.requests()[0];
-    assert_eq!((get.method.as_str(), get.idempotency_key.as_deref()), ("GET", None));
+    assert_eq!(
+        (get.method.as_str(), get.idempotency_key.as_deref()),
+        ("GET", None)
+    );
 }
 
 #[tokio::test]
@@ -90,7 +96,11 @@ async fn success_is_paid_with_the_key_sent() {
     let pays = pay_requests(&fake, "in_1");
     assert_eq!(pays.len(), 1);
     assert_eq!(pays[0].idempotency_key.as_deref(), Some("att_1"));
-    assert!(pays[0].body.contains("off_session=true"), "{}", pays[0].body);
+    assert!(
+        pays[0].body.contains("off_session=true"),
+        "{}",
+        pays[0].body
+    );
     assert_eq!(fake.invoice_status("in_1"), Some(InvoiceStatus::Paid));
 }
 
@@ -264,7 +274,10 @@ async fn a_charge_whose_answer_timed_out_is_found_by_the_same_key() {
 async fn an_invoice_paid_elsewhere_is_paid_without_a_charge() {
     let (fake, api, c) = setup().await;
     fake.set_invoice_status("in_1", InvoiceStatus::Paid);
-    assert_eq!(api.get_invoice(&c, "in_1").await.unwrap(), InvoiceState::Paid);
+    assert_eq!(
+        api.get_invoice(&c, "in_1").await.unwrap(),
+        InvoiceState::Paid
+    );
     assert_eq!(
         api.pay_invoice(&c, "in_1", "att_1").await.unwrap(),
         PayResult::Paid
@@ -325,14 +338,28 @@ async fn end_actions_send_their_idempotency_key() {
         vec![
             expect("POST", "/v1/subscriptions/sub_1", "act_pause", false),
             expect("POST", "/v1/subscriptions/sub_1", "act_end", false),
-            expect("POST", "/v1/invoices/in_1/mark_uncollectible", "act_wo", false),
+            expect(
+                "POST",
+                "/v1/invoices/in_1/mark_uncollectible",
+                "act_wo",
+                false
+            ),
             expect("DELETE", "/v1/subscriptions/sub_1", "act_cancel", false),
             expect("DELETE", "/v1/subscriptions/sub_1", "act_cancel", true),
         ]
     );
     let bodies: Vec<_> = fake.requests().into_iter().map(|r| r.body).collect();
-    assert!(bodies[0].contains("pause_collection%5Bbehavior%5D=mark_uncollectible") || bodies[0].contains("pause_collection[behavior]=mark_uncollectible"), "{}", bodies[0]);
-    assert!(bodies[1].contains("cancel_at_period_end=true"), "{}", bodies[1]);
+    assert!(
+        bodies[0].contains("pause_collection%5Bbehavior%5D=mark_uncollectible")
+            || bodies[0].contains("pause_collection[behavior]=mark_uncollectible"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[1].contains("cancel_at_period_end=true"),
+        "{}",
+        bodies[1]
+    );
 }
 
 #[tokio::test]
@@ -351,7 +378,10 @@ async fn keep_as_draft_pause() {
 async fn an_invalid_key_is_refused_before_sending() {
     let (fake, api, c) = setup().await;
     let err = api.pay_invoice(&c, "in_1", "").await.unwrap_err();
-    assert!(matches!(err, ApiFailure::Permanent { status: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, ApiFailure::Permanent { status: 0, .. }),
+        "{err:?}"
+    );
     let long = "k".repeat(256);
     assert!(api.mark_uncollectible(&c, "in_1", &long).await.is_err());
     assert!(fake.requests().is_empty());
@@ -364,13 +394,21 @@ async fn the_secret_key_never_appears_in_an_error() {
 
     // 401: the fake echoes the key in full (Stripe masks it); we must not pass it on.
     fake.require_key("sk_test_someoneelse");
-    messages.push(format!("{:?}", api.get_invoice(&c, "in_1").await.unwrap_err()));
+    messages.push(format!(
+        "{:?}",
+        api.get_invoice(&c, "in_1").await.unwrap_err()
+    ));
     let err = api.pay_invoice(&c, "in_1", "att_1").await.unwrap_err();
-    assert!(matches!(err, ApiFailure::Permanent { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, ApiFailure::Permanent { status: 401, .. }),
+        "{err:?}"
+    );
     messages.push(format!("{err} {err:?}"));
     messages.push(format!(
         "{:?}",
-        api.cancel_subscription(&c, "sub_1", false, "k").await.unwrap_err()
+        api.cancel_subscription(&c, "sub_1", false, "k")
+            .await
+            .unwrap_err()
     ));
 
     // Connection refused: a port nothing listens on.
@@ -389,14 +427,23 @@ async fn the_secret_key_never_appears_in_an_error() {
 
     // A key that cannot be a header, and a URL that is not one.
     let bad = Credentials::new(format!("{SECRET}\n"), Some(fake.base_url().to_owned()));
-    messages.push(format!("{:?}", api.get_invoice(&bad, "in_1").await.unwrap_err()));
+    messages.push(format!(
+        "{:?}",
+        api.get_invoice(&bad, "in_1").await.unwrap_err()
+    ));
     let bad_url = Credentials::new(SECRET, Some(format!("http://[{SECRET}")));
-    messages.push(format!("{:?}", api.get_invoice(&bad_url, "in_1").await.unwrap_err()));
+    messages.push(format!(
+        "{:?}",
+        api.get_invoice(&bad_url, "in_1").await.unwrap_err()
+    ));
     messages.push(format!("{c:?}"));
 
     for message in &messages {
         assert!(!message.contains(SECRET), "leaked: {message}");
-        assert!(!message.contains("SecretKeyThatMustNeverLeak"), "leaked: {message}");
+        assert!(
+            !message.contains("SecretKeyThatMustNeverLeak"),
+            "leaked: {message}"
+        );
     }
 }
 
@@ -410,7 +457,10 @@ fn redaction() {
         redact("key sk_test_****1234 is masked", ""),
         "key sk_test_****1234 is masked"
     );
-    assert_eq!(redact("odd secret-value here", "secret-value"), "odd [redacted] here");
+    assert_eq!(
+        redact("odd secret-value here", "secret-value"),
+        "odd [redacted] here"
+    );
     assert_eq!(
         redact("rk_test_a and sk_test_b", ""),
         "rk_test_[redacted] and sk_test_[redacted]"
@@ -426,4 +476,43 @@ fn backoff_doubles_up_to_the_cap() {
     });
     let waits: Vec<_> = (1..=4).map(|r| api.backoff(r).as_millis()).collect();
     assert_eq!(waits, vec![100, 200, 350, 350]);
+}
+
+/// Every answer of the fake parses as async-stripe's strict typed object (the client above treats a
+/// 2xx it cannot parse as success, so this is checked directly).
+#[tokio::test]
+async fn the_fakes_objects_parse_strictly() {
+    use stripe::ClientBuilder;
+    use stripe_billing::invoice::{MarkUncollectibleInvoice, PayInvoice, RetrieveInvoice};
+    use stripe_billing::subscription::{
+        CancelSubscription, RetrieveSubscription, UpdateSubscription,
+    };
+
+    let (fake, _api, c) = setup().await;
+    fake.add_invoice("in_2", "cus_2", None, 990, "usd");
+    let client = ClientBuilder::new(SECRET)
+        .url(c.api_base.clone().unwrap())
+        .build()
+        .unwrap();
+    RetrieveInvoice::new("in_1").send(&client).await.unwrap();
+    RetrieveInvoice::new("in_2").send(&client).await.unwrap();
+    RetrieveSubscription::new("sub_1")
+        .send(&client)
+        .await
+        .unwrap();
+    UpdateSubscription::new("sub_1")
+        .cancel_at_period_end(true)
+        .send(&client)
+        .await
+        .unwrap();
+    PayInvoice::new("in_1").send(&client).await.unwrap();
+    MarkUncollectibleInvoice::new("in_2")
+        .send(&client)
+        .await
+        .unwrap();
+    let canceled = CancelSubscription::new("sub_1")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(canceled.status.as_str(), "canceled");
 }
