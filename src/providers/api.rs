@@ -63,6 +63,10 @@ pub enum InvoiceState {
 
 /// The answer to one dunning attempt (one idempotency key).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per payment call, never stored in bulk; boxing would only complicate matching"
+)]
 pub enum PayResult {
     /// The invoice is paid: by this attempt, or it already was.
     Paid,
