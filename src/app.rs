@@ -81,7 +81,7 @@ impl Application {
             clock,
             stripe: Arc::new(Stripe),
             engine,
-            processor: Arc::new(crate::providers::api::Unconfigured),
+            processor: Arc::new(crate::providers::stripe::client::StripeApi::default()),
             admin_token_hash: admin_token_hash.into(),
             health: Arc::new(WorkerHealth::default()),
             instance_id: uuid::Uuid::new_v4().simple().to_string()[..12].into(),

@@ -11,5 +11,7 @@ pub mod engine;
 pub mod http;
 pub mod jobs;
 pub mod providers;
+pub mod simulate;
 pub mod store;
 pub mod tenants;
+pub mod testing;

@@ -57,6 +57,12 @@ enum Command {
         #[arg(long)]
         keep_id: bool,
     },
+    /// Replay a scenario (invoices, webhooks, clock advances) against an embedded service with a test
+    /// clock and a fake Stripe, and print each case's timeline. See scenarios/ for examples.
+    Simulate {
+        /// A scenario JSON file, e.g. scenarios/insufficient_funds.json
+        scenario: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +127,13 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant { command } => tenant(settings, command).await,
+        Command::Simulate { scenario } => {
+            let text = std::fs::read_to_string(&scenario)?;
+            let parsed: dunning::simulate::Scenario = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", scenario.display()))?;
+            print!("{}", dunning::simulate::run(&parsed).await?);
+            Ok(())
+        }
         Command::SendFixture {
             file,
             tenant,

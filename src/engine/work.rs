@@ -12,7 +12,7 @@ use crate::domain::case::{
 };
 use crate::domain::network;
 use crate::jobs::process_event::ProcessError;
-use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PayResult};
+use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PauseBehavior, PayResult};
 use crate::store::cases::WorkRow;
 use crate::store::tenants::TenantRow;
 
@@ -279,7 +279,7 @@ async fn end_action(
         (EndAction::CancelAtPeriodEnd, Some(s)) => {
             api.cancel_subscription(&creds, s, true, key).await
         }
-        (EndAction::PauseCollection, Some(s)) => api.pause_collection(&creds, s, key).await,
+        (EndAction::PauseCollection, Some(s)) => api.pause_collection(&creds, s, PauseBehavior::KeepAsDraft, key).await,
         (EndAction::MarkUncollectible, _) => {
             api.mark_uncollectible(&creds, &case.invoice_id, key).await
         }

@@ -1,21 +1,54 @@
-//! TEMPORARY contract stub for the processor API (replaced by the stripe-api branch).
+//! The calls the recovery engine makes to a payment processor, in provider-neutral terms. Nothing here
+//! names a Stripe type; [`crate::providers::stripe::client::StripeApi`] is one implementation and
+//! [`crate::testing::fake_stripe`] a server to run it against.
+
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 
+use crate::providers::DeclineInfo;
+
+/// A boxed, sendable future: `async fn` in a trait would not be dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A tenant's API credentials for one call. `api_base` overrides the processor's URL (a fake server in
+/// tests, the benchmark and `dunning simulate`); `None` means the real API.
+#[derive(Clone)]
 pub struct Credentials {
-    pub secret_key: secrecy::SecretString,
+    pub secret_key: SecretString,
     pub api_base: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+impl Credentials {
+    pub fn new(secret_key: impl Into<String>, api_base: Option<String>) -> Self {
+        Self {
+            secret_key: SecretString::from(secret_key.into()),
+            api_base,
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("secret_key", &"[redacted]")
+            .field("api_base", &self.api_base)
+            .finish()
+    }
+}
+
+/// An invoice as the engine needs it before charging.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvoiceState {
     Open {
+        /// Minor units.
         amount_due: i64,
+        /// Lower-case ISO code.
         currency: String,
+        /// When the processor itself will retry; `Some` in `manage` mode means its own retries are on.
         next_payment_attempt: Option<DateTime<Utc>>,
         subscription_id: Option<String>,
         customer_id: String,
@@ -24,28 +57,44 @@ pub enum InvoiceState {
     Void,
     Uncollectible,
     Draft,
+    /// A status this version does not know, as the processor named it.
     Other(String),
 }
 
-#[derive(Debug, Clone)]
+/// The answer to one dunning attempt (one idempotency key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per payment call, never stored in bulk; boxing would only complicate matching"
+)]
 pub enum PayResult {
+    /// The invoice is paid: by this attempt, or it already was.
     Paid,
-    Declined(crate::providers::DeclineInfo),
+    /// The card was declined; feeds the retry policy.
+    Declined(DeclineInfo),
+    /// No definite answer after the client's own bounded retries. Re-read the invoice before anything
+    /// else. `retry_same_key`: re-sending this attempt with the same key may still get a real answer
+    /// (timeout, connection error, rate limit, a 5xx not saved under the key); `false` when the answer
+    /// is fixed for this key (a saved 5xx being replayed, or the processor said not to retry), so only
+    /// a new attempt with a new key can charge — after the re-read says the invoice is still open.
     Uncertain {
         reason: String,
         retry_same_key: bool,
     },
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// A call that failed. Messages never contain the secret key.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiFailure {
-    #[error("{message}")]
+    /// Worth trying again later (rate limit, 5xx, timeout, connection). `should_retry` is the
+    /// processor's own hint when known.
     Transient {
         status: Option<u16>,
         message: String,
         should_retry: Option<bool>,
     },
-    #[error("{message}")]
+    /// Trying again will not help (bad request, unknown object, bad credentials). `status` 0 means the
+    /// request never left (invalid configuration).
     Permanent {
         status: u16,
         code: Option<String>,
@@ -53,18 +102,72 @@ pub enum ApiFailure {
     },
 }
 
+impl ApiFailure {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ApiFailure::Transient { .. })
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiFailure::Transient { status, .. } => *status,
+            ApiFailure::Permanent { status, .. } => Some(*status),
+        }
+    }
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiFailure::Transient {
+                status, message, ..
+            } => match status {
+                Some(status) => write!(f, "transient processor error (HTTP {status}): {message}"),
+                None => write!(f, "transient processor error: {message}"),
+            },
+            ApiFailure::Permanent {
+                status,
+                code,
+                message,
+            } => {
+                write!(f, "processor refused the request (HTTP {status}")?;
+                if let Some(code) = code {
+                    write!(f, ", {code}")?;
+                }
+                write!(f, "): {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// How a subscription's collection is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseBehavior {
+    /// Invoices are created and immediately marked uncollectible.
+    MarkUncollectible,
+    /// Invoices stay drafts until collection resumes.
+    KeepAsDraft,
+}
+
+/// The processor calls of the recovery engine. Every mutating call takes the idempotency key of the
+/// attempt or action (always sent); re-sending with the same key never acts twice.
 pub trait ProcessorApi: Send + Sync + 'static {
     fn get_invoice<'a>(
         &'a self,
         c: &'a Credentials,
         invoice_id: &'a str,
     ) -> BoxFuture<'a, Result<InvoiceState, ApiFailure>>;
+
+    /// Charge the invoice off-session with this Idempotency-Key (the attempt id; always sent).
     fn pay_invoice<'a>(
         &'a self,
         c: &'a Credentials,
         invoice_id: &'a str,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<PayResult, ApiFailure>>;
+
+    /// Cancel now (`at_period_end = false`) or at the end of the current period.
     fn cancel_subscription<'a>(
         &'a self,
         c: &'a Credentials,
@@ -72,72 +175,19 @@ pub trait ProcessorApi: Send + Sync + 'static {
         at_period_end: bool,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiFailure>>;
+
     fn mark_uncollectible<'a>(
         &'a self,
         c: &'a Credentials,
         invoice_id: &'a str,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiFailure>>;
+
     fn pause_collection<'a>(
         &'a self,
         c: &'a Credentials,
         subscription_id: &'a str,
+        behavior: PauseBehavior,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiFailure>>;
-}
-
-pub struct Unconfigured;
-impl ProcessorApi for Unconfigured {
-    fn get_invoice<'a>(
-        &'a self,
-        _: &'a Credentials,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<InvoiceState, ApiFailure>> {
-        Box::pin(async {
-            Err(ApiFailure::Permanent {
-                status: 0,
-                code: None,
-                message: "no processor".into(),
-            })
-        })
-    }
-    fn pay_invoice<'a>(
-        &'a self,
-        _: &'a Credentials,
-        _: &'a str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<PayResult, ApiFailure>> {
-        Box::pin(async {
-            Err(ApiFailure::Permanent {
-                status: 0,
-                code: None,
-                message: "no processor".into(),
-            })
-        })
-    }
-    fn cancel_subscription<'a>(
-        &'a self,
-        _: &'a Credentials,
-        _: &'a str,
-        _: bool,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn mark_uncollectible<'a>(
-        &'a self,
-        _: &'a Credentials,
-        _: &'a str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn pause_collection<'a>(
-        &'a self,
-        _: &'a Credentials,
-        _: &'a str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
-        Box::pin(async { Ok(()) })
-    }
 }

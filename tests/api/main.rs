@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod engine;
 mod ops;
 mod queue;
 mod store;

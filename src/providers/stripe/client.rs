@@ -1,0 +1,631 @@
+//! [`ProcessorApi`] over Stripe's REST API with async-stripe's typed requests.
+//!
+//! Every mutating call is sent with `RequestStrategy::Idempotent(key)` and re-sent by this client only
+//! with that same key, a bounded number of times, where that is safe: a connection error, a timeout,
+//! a 429 (or `lock_timeout` / `idempotency_key_in_use`), a 5xx. async-stripe reads Stripe's
+//! `Stripe-Should-Retry` and `Idempotent-Replayed` headers but does not hand them out, so a replayed
+//! (saved) 5xx is recognised by its `request_log_url` — a replay repeats the original request's id, a
+//! fresh execution gets a new one — and `should_retry` is reported as unknown (`None`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::DateTime;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use stripe::StripeRequest;
+use stripe::{ApiErrors, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
+use stripe_billing::invoice::{MarkUncollectibleInvoice, PayInvoice, RetrieveInvoice};
+use stripe_billing::subscription::{
+    CancelSubscription, UpdateSubscription, UpdateSubscriptionPauseCollection,
+    UpdateSubscriptionPauseCollectionBehavior,
+};
+
+use crate::providers::api::{
+    ApiFailure, BoxFuture, Credentials, InvoiceState, PauseBehavior, PayResult, ProcessorApi,
+};
+use crate::providers::{CardInfo, DeclineInfo};
+
+/// async-stripe's message when a 2xx body does not parse as the typed object (the call took effect).
+const UNREADABLE_SUCCESS: &str = "error deserializing request data";
+/// Clients kept at most; the cache is dropped whole beyond this (it only saves building TLS config).
+const MAX_CACHED_CLIENTS: usize = 256;
+
+/// Timeouts and the client's own bounded retries.
+#[derive(Debug, Clone)]
+pub struct StripeApiConfig {
+    /// Per HTTP attempt, including reading the body.
+    pub timeout: Duration,
+    /// Re-sends after the first try (same key), only for answers where that is safe.
+    pub max_retries: u32,
+    /// First backoff; doubles per retry up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for StripeApiConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(4),
+        }
+    }
+}
+
+/// Stripe's API as the engine uses it. Clients are cached per (secret key, API base).
+pub struct StripeApi {
+    config: StripeApiConfig,
+    clients: Mutex<HashMap<[u8; 32], Client>>,
+}
+
+impl Default for StripeApi {
+    fn default() -> Self {
+        Self::new(StripeApiConfig::default())
+    }
+}
+
+impl std::fmt::Debug for StripeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeApi")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`StripeApi::send`] gave up without a value.
+#[derive(Debug)]
+enum Stop {
+    /// A definite answer that re-sending would not change (a 4xx other than a rate limit or a lock).
+    Refused { status: u16, error: Box<ApiErrors> },
+    /// A 2xx whose body did not parse as the typed object: the call took effect.
+    UnreadableSuccess,
+    /// An error status whose body did not parse: the status and the reason are unknown.
+    UnreadableError(String),
+    /// Still failing after the bounded retries. `replayed`: the last two answers were the same saved
+    /// response, so re-sending with this key will not change it.
+    Exhausted {
+        status: Option<u16>,
+        message: String,
+        replayed: bool,
+    },
+    /// The request could not be built (bad key characters, bad URL); it never left.
+    Config(String),
+}
+
+impl StripeApi {
+    pub fn new(config: StripeApiConfig) -> Self {
+        Self {
+            config,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &StripeApiConfig {
+        &self.config
+    }
+
+    fn client(&self, c: &Credentials) -> Result<Client, ApiFailure> {
+        let secret = c.secret_key.expose_secret();
+        let base = c.api_base.as_deref().map(|b| {
+            if b.ends_with('/') {
+                b.to_owned()
+            } else {
+                format!("{b}/")
+            }
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(secret.as_bytes());
+        hasher.update([0]);
+        hasher.update(base.as_deref().unwrap_or("").as_bytes());
+        let cache_key: [u8; 32] = hasher.finalize().into();
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&cache_key) {
+            return Ok(client.clone());
+        }
+        let mut builder = ClientBuilder::new(secret).timeout(self.config.timeout);
+        if let Some(base) = base {
+            builder = builder.url(base);
+        }
+        let client = builder.build().map_err(|e| ApiFailure::Permanent {
+            status: 0,
+            code: None,
+            message: redact(&format!("invalid Stripe client configuration: {e}"), secret),
+        })?;
+        if clients.len() >= MAX_CACHED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(cache_key, client.clone());
+        Ok(client)
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let factor = 1u32 << retry.saturating_sub(1).min(16);
+        self.config
+            .backoff
+            .saturating_mul(factor)
+            .min(self.config.max_backoff)
+    }
+
+    /// Run `call` (one HTTP request with the same key each time) until a definite answer or the retry
+    /// budget is spent. Messages are redacted of `secret`.
+    async fn send<T, F, Fut>(&self, secret: &str, mut call: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StripeError>>,
+    {
+        let mut last_log_url: Option<String> = None;
+        let mut last = Stop::Exhausted {
+            status: None,
+            message: "no request was sent".to_owned(),
+            replayed: false,
+        };
+        for retry in 0..=self.config.max_retries {
+            if retry > 0 {
+                tokio::time::sleep(self.backoff(retry)).await;
+            }
+            let err = match call().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            match err {
+                StripeError::Stripe(error, status) => {
+                    if !retryable(status, &error) {
+                        return Err(Stop::Refused { status, error });
+                    }
+                    let message = describe(status, &error, secret);
+                    let log_url = error.request_log_url.clone().filter(|_| status >= 500);
+                    let replayed = log_url.is_some() && log_url == last_log_url;
+                    tracing::warn!(status, retry, replayed, "Stripe answered {message}");
+                    last = Stop::Exhausted {
+                        status: Some(status),
+                        message,
+                        replayed,
+                    };
+                    if replayed {
+                        return Err(last);
+                    }
+                    last_log_url = log_url;
+                }
+                StripeError::Timeout => {
+                    tracing::warn!(retry, "Stripe request timed out");
+                    last_log_url = None;
+                    last = Stop::Exhausted {
+                        status: None,
+                        message: format!("no answer within {:?}", self.config.timeout),
+                        replayed: false,
+                    };
+                }
+                StripeError::ClientError(message) => {
+                    let message = redact(&format!("connection error: {message}"), secret);
+                    tracing::warn!(retry, "Stripe request failed: {message}");
+                    last_log_url = None;
+                    last = Stop::Exhausted {
+                        status: None,
+                        message,
+                        replayed: false,
+                    };
+                }
+                StripeError::JSONDeserialize(message) if message == UNREADABLE_SUCCESS => {
+                    return Err(Stop::UnreadableSuccess);
+                }
+                StripeError::JSONDeserialize(message) => {
+                    return Err(Stop::UnreadableError(redact(&message, secret)));
+                }
+                StripeError::ConfigError(message) => {
+                    return Err(Stop::Config(redact(&message, secret)));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn get_invoice_inner(
+        &self,
+        c: &Credentials,
+        invoice_id: &str,
+    ) -> Result<InvoiceState, ApiFailure> {
+        let client = self.client(c)?;
+        let secret = c.secret_key.expose_secret();
+        let request = RetrieveInvoice::new(invoice_id);
+        let invoice = self
+            .send(secret, || {
+                request
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .send(&client)
+            })
+            .await
+            .map_err(|stop| failure(stop, "invoice", secret))?;
+        let status = invoice
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        Ok(match status.as_str() {
+            "open" => InvoiceState::Open {
+                amount_due: invoice.amount_due,
+                currency: invoice.currency.to_string(),
+                next_payment_attempt: invoice
+                    .next_payment_attempt
+                    .and_then(|ts| DateTime::from_timestamp(ts, 0)),
+                subscription_id: invoice
+                    .parent
+                    .as_ref()
+                    .and_then(|p| p.subscription_details.as_ref())
+                    .map(|d| d.subscription.id().to_string())
+                    .or_else(|| invoice.subscription.as_ref().map(|s| s.id().to_string())),
+                customer_id: invoice
+                    .customer
+                    .as_ref()
+                    .map(|c| c.id().to_string())
+                    .unwrap_or_default(),
+            },
+            "paid" => InvoiceState::Paid,
+            "void" => InvoiceState::Void,
+            "uncollectible" => InvoiceState::Uncollectible,
+            "draft" => InvoiceState::Draft,
+            _ => InvoiceState::Other(status),
+        })
+    }
+
+    async fn pay_invoice_inner(
+        &self,
+        c: &Credentials,
+        invoice_id: &str,
+        idempotency_key: &str,
+    ) -> Result<PayResult, ApiFailure> {
+        let key = idempotency_key_of(idempotency_key)?;
+        let client = self.client(c)?;
+        let secret = c.secret_key.expose_secret();
+        let request = PayInvoice::new(invoice_id).off_session(true);
+        let result = self
+            .send(secret, || {
+                request
+                    .customize()
+                    .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                    .send(&client)
+            })
+            .await;
+        let stop = match result {
+            Ok(invoice) => {
+                let status = invoice.status.as_ref().map(|s| s.as_str()).unwrap_or("");
+                return Ok(if status == "paid" {
+                    PayResult::Paid
+                } else {
+                    // E.g. a payment method that settles later: no decline, not paid yet.
+                    PayResult::Uncertain {
+                        reason: format!("pay answered with the invoice in status {status:?}"),
+                        retry_same_key: false,
+                    }
+                });
+            }
+            Err(stop) => stop,
+        };
+        match stop {
+            Stop::Refused { status: 402, error } => {
+                Ok(PayResult::Declined(decline_info(&error, secret)))
+            }
+            Stop::Refused { status: 400, error } if already_paid(&error) => Ok(PayResult::Paid),
+            Stop::Refused { status: 400, error }
+                if code_of(&error).as_deref() == Some("invoice_payment_intent_requires_action") =>
+            {
+                let mut decline = decline_info(&error, secret);
+                decline.failure_code = Some("authentication_required".to_owned());
+                Ok(PayResult::Declined(decline))
+            }
+            Stop::UnreadableSuccess => {
+                tracing::warn!("Stripe paid the invoice but its answer did not parse");
+                Ok(PayResult::Paid)
+            }
+            Stop::UnreadableError(message) => Ok(PayResult::Uncertain {
+                reason: format!("unreadable error answer: {message}"),
+                retry_same_key: false,
+            }),
+            Stop::Exhausted {
+                status,
+                message,
+                replayed,
+            } => Ok(PayResult::Uncertain {
+                reason: match (status, replayed) {
+                    (Some(status), true) => {
+                        format!("HTTP {status} saved under this idempotency key: {message}")
+                    }
+                    (Some(status), false) => format!("HTTP {status}: {message}"),
+                    (None, _) => message,
+                },
+                retry_same_key: !replayed,
+            }),
+            other => Err(failure(other, "invoice", secret)),
+        }
+    }
+
+    async fn update<T, F, Fut>(
+        &self,
+        c: &Credentials,
+        what: &str,
+        idempotency_key: &str,
+        call: F,
+    ) -> Result<(), ApiFailure>
+    where
+        F: Fn(Client, RequestStrategy) -> Fut,
+        Fut: Future<Output = Result<T, StripeError>>,
+    {
+        let key = idempotency_key_of(idempotency_key)?;
+        let client = self.client(c)?;
+        let secret = c.secret_key.expose_secret();
+        self.send(secret, || {
+            call(client.clone(), RequestStrategy::Idempotent(key.clone()))
+        })
+        .await
+        .map(|_| ())
+        .or_else(|stop| match stop {
+            Stop::UnreadableSuccess => Ok(()),
+            other => Err(failure(other, what, secret)),
+        })
+    }
+}
+
+impl ProcessorApi for StripeApi {
+    fn get_invoice<'a>(
+        &'a self,
+        c: &'a Credentials,
+        invoice_id: &'a str,
+    ) -> BoxFuture<'a, Result<InvoiceState, ApiFailure>> {
+        Box::pin(self.get_invoice_inner(c, invoice_id))
+    }
+
+    fn pay_invoice<'a>(
+        &'a self,
+        c: &'a Credentials,
+        invoice_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<PayResult, ApiFailure>> {
+        Box::pin(self.pay_invoice_inner(c, invoice_id, idempotency_key))
+    }
+
+    fn cancel_subscription<'a>(
+        &'a self,
+        c: &'a Credentials,
+        subscription_id: &'a str,
+        at_period_end: bool,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
+        Box::pin(async move {
+            if at_period_end {
+                let request = UpdateSubscription::new(subscription_id).cancel_at_period_end(true);
+                self.update(c, "subscription", idempotency_key, |client, strategy| {
+                    let request = &request;
+                    async move {
+                        request
+                            .customize()
+                            .request_strategy(strategy)
+                            .send(&client)
+                            .await
+                    }
+                })
+                .await
+            } else {
+                let request = CancelSubscription::new(subscription_id);
+                self.update(c, "subscription", idempotency_key, |client, strategy| {
+                    let request = &request;
+                    async move {
+                        request
+                            .customize()
+                            .request_strategy(strategy)
+                            .send(&client)
+                            .await
+                    }
+                })
+                .await
+            }
+        })
+    }
+
+    fn mark_uncollectible<'a>(
+        &'a self,
+        c: &'a Credentials,
+        invoice_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
+        Box::pin(async move {
+            let request = MarkUncollectibleInvoice::new(invoice_id);
+            self.update(c, "invoice", idempotency_key, |client, strategy| {
+                let request = &request;
+                async move {
+                    request
+                        .customize()
+                        .request_strategy(strategy)
+                        .send(&client)
+                        .await
+                }
+            })
+            .await
+        })
+    }
+
+    fn pause_collection<'a>(
+        &'a self,
+        c: &'a Credentials,
+        subscription_id: &'a str,
+        behavior: PauseBehavior,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiFailure>> {
+        Box::pin(async move {
+            let behavior = match behavior {
+                PauseBehavior::MarkUncollectible => {
+                    UpdateSubscriptionPauseCollectionBehavior::MarkUncollectible
+                }
+                PauseBehavior::KeepAsDraft => {
+                    UpdateSubscriptionPauseCollectionBehavior::KeepAsDraft
+                }
+            };
+            let request = UpdateSubscription::new(subscription_id)
+                .pause_collection(UpdateSubscriptionPauseCollection::new(behavior));
+            self.update(c, "subscription", idempotency_key, |client, strategy| {
+                let request = &request;
+                async move {
+                    request
+                        .customize()
+                        .request_strategy(strategy)
+                        .send(&client)
+                        .await
+                }
+            })
+            .await
+        })
+    }
+}
+
+fn idempotency_key_of(key: &str) -> Result<IdempotencyKey, ApiFailure> {
+    IdempotencyKey::new(key).map_err(|e| ApiFailure::Permanent {
+        status: 0,
+        code: None,
+        message: format!("invalid idempotency key: {e}"),
+    })
+}
+
+/// Safe and useful to re-send with the same key: Stripe did not decide (rate limit, lock, a concurrent
+/// request with this key still running, a server error).
+fn retryable(status: u16, error: &ApiErrors) -> bool {
+    let code = code_of(error);
+    status == 429
+        || status >= 500
+        || matches!(
+            code.as_deref(),
+            Some("lock_timeout" | "idempotency_key_in_use" | "rate_limit")
+        )
+}
+
+fn code_of(error: &ApiErrors) -> Option<String> {
+    error.code.as_ref().map(|c| c.as_str().to_owned())
+}
+
+/// Stripe answers a `pay` on a paid invoice with 400 "Invoice is already paid" (no code so far).
+fn already_paid(error: &ApiErrors) -> bool {
+    code_of(error).as_deref() == Some("invoice_already_paid")
+        || error
+            .message
+            .as_deref()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("already paid"))
+}
+
+fn describe(status: u16, error: &ApiErrors, secret: &str) -> String {
+    let mut out = format!("HTTP {status} {}", error.type_.as_str());
+    if let Some(code) = code_of(error) {
+        out.push_str(&format!(" ({code})"));
+    }
+    if let Some(message) = &error.message {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    redact(&out, secret)
+}
+
+fn failure(stop: Stop, what: &str, secret: &str) -> ApiFailure {
+    match stop {
+        Stop::Refused { status, error } => ApiFailure::Permanent {
+            status,
+            code: code_of(&error),
+            message: redact(error.message.as_deref().unwrap_or("no message"), secret),
+        },
+        Stop::UnreadableSuccess => ApiFailure::Permanent {
+            status: 200,
+            code: None,
+            message: format!("the {what} in Stripe's answer did not parse"),
+        },
+        Stop::UnreadableError(message) => ApiFailure::Transient {
+            status: None,
+            message,
+            should_retry: None,
+        },
+        Stop::Exhausted {
+            status,
+            message,
+            replayed,
+        } => ApiFailure::Transient {
+            status,
+            message,
+            should_retry: replayed.then_some(false),
+        },
+        Stop::Config(message) => ApiFailure::Permanent {
+            status: 0,
+            code: None,
+            message,
+        },
+    }
+}
+
+/// The decline as Stripe reports it on a card error: on the error itself, else on the payment
+/// intent's `last_payment_error`.
+fn decline_info(error: &ApiErrors, secret: &str) -> DeclineInfo {
+    let last = error
+        .payment_intent
+        .as_ref()
+        .and_then(|pi| pi.last_payment_error.as_deref());
+    let pick = |f: fn(&ApiErrors) -> Option<String>| f(error).or_else(|| last.and_then(f));
+    let payment_method = error
+        .payment_method
+        .as_ref()
+        .or_else(|| last.and_then(|l| l.payment_method.as_ref()));
+    let card = payment_method.and_then(|pm| {
+        let card = pm.card.as_ref()?;
+        let network = card.networks.as_ref().and_then(|n| {
+            n.preferred.clone().or(match n.available.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            })
+        });
+        Some(CardInfo {
+            brand: Some(card.brand.to_lowercase()),
+            network: network.map(|n| n.to_lowercase()),
+            last4: Some(card.last4.clone()),
+            exp_month: u32::try_from(card.exp_month).ok(),
+            exp_year: u32::try_from(card.exp_year).ok(),
+            fingerprint: card.fingerprint.clone(),
+            payment_method_id: Some(pm.id.to_string()),
+        })
+    });
+    DeclineInfo {
+        failure_code: pick(code_of),
+        decline_code: pick(|e| e.decline_code.clone()),
+        advice_code: pick(|e| e.advice_code.clone()),
+        network_advice_code: pick(|e| e.network_advice_code.clone()),
+        network_decline_code: pick(|e| e.network_decline_code.clone()),
+        outcome_type: None,
+        card,
+        message: pick(|e| e.message.clone()).map(|m| redact(&m, secret)),
+    }
+}
+
+/// Remove the secret key, and anything shaped like a Stripe secret or restricted key, from a message.
+pub(crate) fn redact(message: &str, secret: &str) -> String {
+    let mut out = if secret.len() >= 4 {
+        message.replace(secret, "[redacted]")
+    } else {
+        message.to_owned()
+    };
+    for prefix in ["sk_live_", "sk_test_", "rk_live_", "rk_test_"] {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(prefix) {
+            let start = from + found + prefix.len();
+            let end = out[start..]
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '*'))
+                .map_or(out.len(), |n| start + n);
+            // Keep Stripe's own masked form ("sk_test_****1234") readable.
+            if out[start..end].contains("****") {
+                from = end;
+                continue;
+            }
+            out.replace_range(start..end, "[redacted]");
+            from = start + "[redacted]".len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

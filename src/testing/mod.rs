@@ -1,0 +1,9 @@
+//! Test doubles used by the tests, the benchmark and `dunning simulate`: nothing here runs in a
+//! production service.
+//!
+//! - [`fake_stripe`]: a fake Stripe API over real HTTP that keeps invoices and subscriptions, decides
+//!   each payment from a script and emulates idempotency keys.
+
+pub mod fake_stripe;
+
+pub use self::fake_stripe::{FakeStripe, InvoiceStatus, Outcome, RecordedRequest};
