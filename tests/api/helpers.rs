@@ -208,11 +208,28 @@ impl TestApp {
 
     /// Starts a service on an existing database (several may share one, as instances do).
     pub async fn spawn_on(db: &TestDb, overrides: &[(&str, &str)], sink: Sink) -> TestApp {
+        Self::start(db, overrides, Some(sink)).await
+    }
+
+    /// The whole service with its recovery engine and the test clock on.
+    pub async fn spawn_engine(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+        let db = TestDb::new(backend).await?;
+        let mut all = vec![("test_clock", "true")];
+        all.extend_from_slice(overrides);
+        let mut app = Self::start(&db, &all, None).await;
+        app.owns_db = true;
+        Some(app)
+    }
+
+    async fn start(db: &TestDb, overrides: &[(&str, &str)], sink: Option<Sink>) -> TestApp {
         init_logs();
         let s = settings(&db.url, overrides);
-        let app = Application::build_with(s, Arc::new(sink.clone()))
-            .await
-            .expect("app builds");
+        let app = match &sink {
+            Some(sink) => Application::build_with(s, Arc::new(sink.clone())).await,
+            None => Application::build(s).await,
+        }
+        .expect("app builds");
+        let sink = sink.unwrap_or_default();
         let addr = app.local_addr();
         let state = app.state().clone();
         let stop = CancellationToken::new();
