@@ -18,6 +18,8 @@ use crate::providers::Provider;
 use crate::providers::api::ProcessorApi;
 use crate::providers::stripe::Stripe;
 use crate::store::Store;
+use crate::store::inbox::InboxWriter;
+use crate::tenants::TenantCache;
 use crate::tenants::{self, DEFAULT_TENANT, StripeInput, TenantInput};
 
 /// Everything a handler or a job needs. Cheap to clone.
@@ -30,6 +32,9 @@ pub struct AppState {
     pub stripe: Arc<dyn Provider>,
     pub engine: Arc<dyn EventSink>,
     pub processor: Arc<dyn ProcessorApi>,
+    /// Group-committing writer for webhook deliveries.
+    pub inbox: InboxWriter,
+    pub tenant_cache: Arc<TenantCache>,
     pub admin_token_hash: Arc<str>,
     pub health: Arc<WorkerHealth>,
     /// Makes worker names unique per process start, as apalis requires.
@@ -53,7 +58,14 @@ impl Application {
         settings: Settings,
         engine: Arc<dyn EventSink>,
     ) -> anyhow::Result<Self> {
-        let store = Store::connect(&settings.database_url, settings.db_max_connections)
+        // SQLite has one writer: a single connection queues work in the pool instead of in SQLite's
+        // busy-wait, whose sleeps would dominate tail latency.
+        let connections = if settings.is_postgres() {
+            settings.db_max_connections
+        } else {
+            1
+        };
+        let store = Store::connect(&settings.database_url, connections)
             .await
             .with_context(|| format!("connecting to the {} database", backend_of(&settings)))?;
         store
@@ -75,6 +87,8 @@ impl Application {
             .await
             .with_context(|| format!("binding {} (DUNNING_LISTEN)", settings.listen))?;
         let state = AppState {
+            inbox: InboxWriter::start(store.clone()),
+            tenant_cache: Arc::new(TenantCache::default()),
             store,
             keys,
             settings: Arc::new(settings),

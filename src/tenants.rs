@@ -370,3 +370,44 @@ mod tests {
         assert!(r.unwrap_err().to_string().contains("nmae"));
     }
 }
+
+/// Tenants as the webhook inbox sees them, cached briefly so a delivery costs no extra database
+/// round trip. Changes made through this process invalidate at once; other instances see them within
+/// the time to live.
+#[derive(Debug, Default)]
+pub struct TenantCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<String, (std::time::Instant, Option<TenantRow>)>,
+    >,
+}
+
+const TENANT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl TenantCache {
+    pub async fn get(
+        &self,
+        store: &crate::store::Store,
+        id: &str,
+    ) -> crate::store::Result<Option<TenantRow>> {
+        {
+            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, row)) = entries.get(id).filter(|(at, _)| at.elapsed() < TENANT_TTL) {
+                return Ok(row.clone());
+            }
+        }
+        let row = store.tenant(id).await?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(id.to_string(), (std::time::Instant::now(), row.clone()));
+        Ok(row)
+    }
+
+    pub fn invalidate(&self, id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+}

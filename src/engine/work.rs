@@ -279,7 +279,10 @@ async fn end_action(
         (EndAction::CancelAtPeriodEnd, Some(s)) => {
             api.cancel_subscription(&creds, s, true, key).await
         }
-        (EndAction::PauseCollection, Some(s)) => api.pause_collection(&creds, s, PauseBehavior::KeepAsDraft, key).await,
+        (EndAction::PauseCollection, Some(s)) => {
+            api.pause_collection(&creds, s, PauseBehavior::KeepAsDraft, key)
+                .await
+        }
         (EndAction::MarkUncollectible, _) => {
             api.mark_uncollectible(&creds, &case.invoice_id, key).await
         }

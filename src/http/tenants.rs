@@ -39,6 +39,7 @@ async fn create(
         }
         other => other?,
     }
+    s.tenant_cache.invalidate(&row.id);
     let mut body = serde_json::to_value(tenants::view(&row, &s.keys)).expect("view serialises");
     body["api_key"] = json!(api_key);
     Ok((StatusCode::CREATED, axum::Json(body)))
@@ -78,6 +79,7 @@ async fn update(
         .map_err(|e| ApiError::bad_request("invalid_tenant", e.to_string()))?;
     row.updated_at = s.clock.now();
     s.store.update_tenant(&row).await?;
+    s.tenant_cache.invalidate(&row.id);
     Ok(axum::Json(tenants::view(&row, &s.keys)))
 }
 

@@ -57,7 +57,7 @@ async fn receive(
         .await
         .map_err(|_| ApiError::TooLarge { limit })?;
 
-    let tenant = match s.store.tenant(tenant_id).await? {
+    let tenant = match s.tenant_cache.get(&s.store, tenant_id).await? {
         Some(t) if t.status == "active" => t,
         _ => {
             return Err(ApiError::NotFound(format!(
@@ -104,7 +104,7 @@ async fn receive(
         payload,
         received_at: chrono::Utc::now(),
     };
-    let duplicate = s.store.insert_event(&new).await? == Inserted::Duplicate;
+    let duplicate = s.inbox.insert(new).await? == Inserted::Duplicate;
     let status = if duplicate {
         StatusCode::OK
     } else {

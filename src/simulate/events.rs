@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 const PAYMENT_FAILED: &str = include_str!("../../fixtures/stripe/invoice.payment_failed.json");
 const CHARGE_FAILED: &str = include_str!("../../fixtures/stripe/charge.failed.json");
-const SUBSCRIPTION_DELETED: &str = include_str!("../../fixtures/stripe/customer.subscription.deleted.json");
+const SUBSCRIPTION_DELETED: &str =
+    include_str!("../../fixtures/stripe/customer.subscription.deleted.json");
 const CUSTOMER_UPDATED: &str = include_str!("../../fixtures/stripe/customer.updated.json");
 
 fn template(text: &str) -> Value {
@@ -23,7 +24,13 @@ pub struct Invoice<'a> {
     pub currency: &'a str,
 }
 
-fn invoice_event(kind: &str, event_id: &str, inv: &Invoice, at: DateTime<Utc>, attempt_count: u32) -> Value {
+fn invoice_event(
+    kind: &str,
+    event_id: &str,
+    inv: &Invoice,
+    at: DateTime<Utc>,
+    attempt_count: u32,
+) -> Value {
     let mut v = template(PAYMENT_FAILED);
     v["id"] = json!(event_id);
     v["type"] = json!(kind);
@@ -32,12 +39,24 @@ fn invoice_event(kind: &str, event_id: &str, inv: &Invoice, at: DateTime<Utc>, a
     o["id"] = json!(inv.id);
     o["customer"] = json!(inv.customer);
     o["amount_due"] = json!(inv.amount_due);
-    o["amount_remaining"] = json!(if kind == "invoice.paid" { 0 } else { inv.amount_due });
-    o["amount_paid"] = json!(if kind == "invoice.paid" { inv.amount_due } else { 0 });
+    o["amount_remaining"] = json!(if kind == "invoice.paid" {
+        0
+    } else {
+        inv.amount_due
+    });
+    o["amount_paid"] = json!(if kind == "invoice.paid" {
+        inv.amount_due
+    } else {
+        0
+    });
     o["currency"] = json!(inv.currency);
     o["attempt_count"] = json!(attempt_count);
     o["next_payment_attempt"] = Value::Null;
-    o["status"] = json!(if kind == "invoice.paid" { "paid" } else { "open" });
+    o["status"] = json!(if kind == "invoice.paid" {
+        "paid"
+    } else {
+        "open"
+    });
     o["parent"]["subscription_details"]["subscription"] = json!(inv.subscription);
     v
 }
@@ -51,7 +70,13 @@ pub fn invoice_paid(event_id: &str, inv: &Invoice, at: DateTime<Utc>) -> Value {
 }
 
 /// `charge.failed` carrying the issuer's answer (`code` such as `card_declined` or `expired_card`).
-pub fn charge_failed(event_id: &str, inv: &Invoice, code: &str, decline_code: &str, at: DateTime<Utc>) -> Value {
+pub fn charge_failed(
+    event_id: &str,
+    inv: &Invoice,
+    code: &str,
+    decline_code: &str,
+    at: DateTime<Utc>,
+) -> Value {
     let mut v = template(CHARGE_FAILED);
     v["id"] = json!(event_id);
     v["created"] = json!(at.timestamp());

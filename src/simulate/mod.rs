@@ -41,7 +41,11 @@ pub struct TenantSpec {
 
 impl Default for TenantSpec {
     fn default() -> Self {
-        TenantSpec { time_zone: "UTC".into(), mode: "manage".into(), locale: "en".into() }
+        TenantSpec {
+            time_zone: "UTC".into(),
+            mode: "manage".into(),
+            locale: "en".into(),
+        }
     }
 }
 
@@ -73,11 +77,24 @@ fn default_currency() -> String {
 pub enum Step {
     /// A webhook: `invoice.payment_failed` (with the issuer's `decline_code`), `invoice.paid`,
     /// `customer.subscription.deleted` or `card.updated`.
-    Event { event: String, invoice: String, decline_code: Option<String> },
-    Advance { advance_days: f64 },
+    Event {
+        event: String,
+        invoice: String,
+        decline_code: Option<String>,
+    },
+    Advance {
+        advance_days: f64,
+    },
 }
 
-const HARD: &[&str] = &["expired_card", "incorrect_number", "lost_card", "stolen_card", "pickup_card", "authentication_required"];
+const HARD: &[&str] = &[
+    "expired_card",
+    "incorrect_number",
+    "lost_card",
+    "stolen_card",
+    "pickup_card",
+    "authentication_required",
+];
 
 fn outcome(code: &str) -> Outcome {
     match code {
@@ -93,7 +110,10 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
     let admin = crate::crypto::random_token("dadm_");
     let raw: BTreeMap<String, String> = [
         ("listen", "127.0.0.1:0".to_string()),
-        ("database_url", format!("sqlite://{}", dir.join("simulate.db").display())),
+        (
+            "database_url",
+            format!("sqlite://{}", dir.join("simulate.db").display()),
+        ),
         ("admin_token", admin.clone()),
         ("secret", crate::crypto::random_token("")),
         ("test_clock", "true".into()),
@@ -121,17 +141,31 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
     if !created.status().is_success() {
         bail!("tenant: {}", created.text().await?);
     }
-    let key = created.json::<Value>().await?["api_key"].as_str().context("api key")?.to_string();
+    let key = created.json::<Value>().await?["api_key"]
+        .as_str()
+        .context("api key")?
+        .to_string();
     if let Some(c) = &scenario.campaign {
         let id = c["id"].as_str().unwrap_or("simulated");
-        let r = http.put(format!("{base}/v1/campaigns/{id}")).bearer_auth(&key).json(c).send().await?;
+        let r = http
+            .put(format!("{base}/v1/campaigns/{id}"))
+            .bearer_auth(&key)
+            .json(c)
+            .send()
+            .await?;
         if !r.status().is_success() {
             bail!("campaign: {}", r.text().await?);
         }
     }
     for inv in &scenario.invoices {
         let sub = format!("sub_{}", inv.id);
-        stripe.add_invoice(&inv.id, &inv.customer, Some(&sub), inv.amount_due, &inv.currency);
+        stripe.add_invoice(
+            &inv.id,
+            &inv.customer,
+            Some(&sub),
+            inv.amount_due,
+            &inv.currency,
+        );
         stripe.script_pay(&inv.id, inv.charges.iter().map(|c| outcome(c)).collect());
     }
     let mut n = 0;
@@ -150,10 +184,24 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
                     bail!("advancing the clock: {}", r.text().await?);
                 }
             }
-            Step::Event { event, invoice, decline_code } => {
-                let spec = scenario.invoices.iter().find(|i| &i.id == invoice).with_context(|| format!("unknown invoice {invoice}"))?;
+            Step::Event {
+                event,
+                invoice,
+                decline_code,
+            } => {
+                let spec = scenario
+                    .invoices
+                    .iter()
+                    .find(|i| &i.id == invoice)
+                    .with_context(|| format!("unknown invoice {invoice}"))?;
                 let sub = format!("sub_{}", spec.id);
-                let inv = Invoice { id: &spec.id, customer: &spec.customer, subscription: &sub, amount_due: spec.amount_due, currency: &spec.currency };
+                let inv = Invoice {
+                    id: &spec.id,
+                    customer: &spec.customer,
+                    subscription: &sub,
+                    amount_due: spec.amount_due,
+                    currency: &spec.currency,
+                };
                 let at = state.clock.now();
                 let mut bodies = Vec::new();
                 n += 1;
@@ -161,13 +209,33 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
                     "invoice.payment_failed" => {
                         bodies.push(events::payment_failed(&format!("evt_sim_{n}a"), &inv, at));
                         if let Some(code) = decline_code {
-                            let kind = if HARD.contains(&code.as_str()) { code.as_str() } else { "card_declined" };
-                            bodies.push(events::charge_failed(&format!("evt_sim_{n}b"), &inv, kind, code, at));
+                            let kind = if HARD.contains(&code.as_str()) {
+                                code.as_str()
+                            } else {
+                                "card_declined"
+                            };
+                            bodies.push(events::charge_failed(
+                                &format!("evt_sim_{n}b"),
+                                &inv,
+                                kind,
+                                code,
+                                at,
+                            ));
                         }
                     }
-                    "invoice.paid" => bodies.push(events::invoice_paid(&format!("evt_sim_{n}"), &inv, at)),
-                    "customer.subscription.deleted" => bodies.push(events::subscription_deleted(&format!("evt_sim_{n}"), &inv, at)),
-                    "card.updated" => bodies.push(events::card_updated(&format!("evt_sim_{n}"), &inv.customer, at)),
+                    "invoice.paid" => {
+                        bodies.push(events::invoice_paid(&format!("evt_sim_{n}"), &inv, at))
+                    }
+                    "customer.subscription.deleted" => bodies.push(events::subscription_deleted(
+                        &format!("evt_sim_{n}"),
+                        &inv,
+                        at,
+                    )),
+                    "card.updated" => bodies.push(events::card_updated(
+                        &format!("evt_sim_{n}"),
+                        &inv.customer,
+                        at,
+                    )),
                     other => bail!("unknown event {other:?}"),
                 }
                 for body in bodies {
@@ -183,18 +251,39 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
     Ok(text)
 }
 
-async fn deliver(http: &reqwest::Client, base: &str, key: &str, whsec: &str, body: &Value) -> anyhow::Result<()> {
+async fn deliver(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    whsec: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec(body)?;
     let header = signature::sign(&bytes, whsec.as_bytes(), Utc::now().timestamp());
-    let r = http.post(format!("{base}/webhooks/stripe/sim")).header("Stripe-Signature", header).body(bytes).send().await?;
+    let r = http
+        .post(format!("{base}/webhooks/stripe/sim"))
+        .header("Stripe-Signature", header)
+        .body(bytes)
+        .send()
+        .await?;
     if !r.status().is_success() {
         bail!("webhook refused: {}", r.text().await?);
     }
     // Wait until it is processed, so the next step sees its effects.
     let id = body["id"].as_str().unwrap_or_default();
     for _ in 0..1000 {
-        let v: Value = http.get(format!("{base}/v1/events?limit=20")).bearer_auth(key).send().await?.json().await?;
-        let done = v["data"].as_array().into_iter().flatten().any(|e| e["provider_event_id"] == id && e["status"] != "received");
+        let v: Value = http
+            .get(format!("{base}/v1/events?limit=20"))
+            .bearer_auth(key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let done = v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["provider_event_id"] == id && e["status"] != "received");
         if done {
             return Ok(());
         }
@@ -204,11 +293,23 @@ async fn deliver(http: &reqwest::Client, base: &str, key: &str, whsec: &str, bod
 }
 
 async fn report(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
-    let list: Value = http.get(format!("{base}/v1/cases?limit=500")).bearer_auth(key).send().await?.json().await?;
+    let list: Value = http
+        .get(format!("{base}/v1/cases?limit=500"))
+        .bearer_auth(key)
+        .send()
+        .await?
+        .json()
+        .await?;
     let mut out = String::new();
     for c in list["data"].as_array().into_iter().flatten().rev() {
         let id = c["id"].as_str().unwrap_or_default();
-        let d: Value = http.get(format!("{base}/v1/cases/{id}")).bearer_auth(key).send().await?.json().await?;
+        let d: Value = http
+            .get(format!("{base}/v1/cases/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await?
+            .json()
+            .await?;
         out.push_str(&format!(
             "case {} · invoice {} · {} {} · {}{}\n",
             id,
@@ -216,11 +317,19 @@ async fn report(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result
             d["amount_due"],
             d["currency"].as_str().unwrap_or_default(),
             d["status"].as_str().unwrap_or_default(),
-            d["recovered_by"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
+            d["recovered_by"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
         ));
         for t in d["timeline"].as_array().into_iter().flatten() {
             let at = t["at"].as_str().unwrap_or_default();
-            out.push_str(&format!("  {}  {:<16} {}\n", &at[..at.len().min(16)], t["kind"].as_str().unwrap_or_default(), t["detail"].as_str().unwrap_or_default()));
+            out.push_str(&format!(
+                "  {}  {:<16} {}\n",
+                &at[..at.len().min(16)],
+                t["kind"].as_str().unwrap_or_default(),
+                t["detail"].as_str().unwrap_or_default()
+            ));
         }
         out.push('\n');
     }
@@ -228,7 +337,10 @@ async fn report(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("dunning-simulate-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "dunning-simulate-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

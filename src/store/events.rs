@@ -76,28 +76,38 @@ impl Store {
     /// Stores a received event and enqueues its processing atomically. A second delivery of the same
     /// event id for the tenant changes nothing and reports `Duplicate`.
     pub async fn insert_event(&self, e: &NewEvent) -> Result<Inserted> {
+        Ok(self.insert_events(std::slice::from_ref(e)).await?.remove(0))
+    }
+
+    /// Stores events and enqueues their processing in one transaction; a duplicate (also within the
+    /// batch) is reported as such and changes nothing.
+    pub async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<Inserted>> {
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "insert into events (id, tenant_id, provider, provider_event_id, event_type, object_id, livemode,
-                    api_version, provider_created_at, payload, status, attempts, next_attempt_at, received_at,
-                    created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', 0, $11, $11, $11, $11)
-                 on conflict (tenant_id, provider, provider_event_id) do nothing",
-            )
-            .bind(&e.id).bind(&e.tenant_id).bind(&e.provider).bind(&e.provider_event_id)
-            .bind(&e.event_type).bind(&e.object_id).bind(e.livemode).bind(&e.api_version)
-            .bind(e.provider_created_at).bind(&e.payload).bind(e.received_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await?;
-                return Ok(Inserted::Duplicate);
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                let inserted = sqlx::query(
+                    "insert into events (id, tenant_id, provider, provider_event_id, event_type, object_id, livemode,
+                        api_version, provider_created_at, payload, status, attempts, next_attempt_at, received_at,
+                        created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', 0, $11, $11, $11, $11)
+                     on conflict (tenant_id, provider, provider_event_id) do nothing",
+                )
+                .bind(&e.id).bind(&e.tenant_id).bind(&e.provider).bind(&e.provider_event_id)
+                .bind(&e.event_type).bind(&e.object_id).bind(e.livemode).bind(&e.api_version)
+                .bind(e.provider_created_at).bind(&e.payload).bind(e.received_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    (*tx).push_job(PROCESS_EVENT_QUEUE, &ProcessEvent { event_id: e.id.clone() }, None).await?;
+                    out.push(Inserted::New);
+                } else {
+                    out.push(Inserted::Duplicate);
+                }
             }
-            (*tx).push_job(PROCESS_EVENT_QUEUE, &ProcessEvent { event_id: e.id.clone() }, None).await?;
             tx.commit().await?;
-            Ok(Inserted::New)
+            Ok(out)
         })
     }
 

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 pub mod campaigns;
 pub mod cases;
 pub mod events;
+pub mod inbox;
 pub mod queue;
 pub mod settings;
 pub mod tenants;

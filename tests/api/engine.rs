@@ -31,7 +31,10 @@ async fn setup(b: Backend) -> Option<Setup> {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let key = r.json::<Value>().await.unwrap()["api_key"].as_str().unwrap().to_string();
+    let key = r.json::<Value>().await.unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Some(Setup { app, stripe, key })
 }
 
@@ -60,19 +63,32 @@ impl Setup {
         let r = self.app.deliver("acme", &bytes, WHSEC).await;
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
         let id = body["id"].as_str().unwrap();
-        let e = self.app.wait_status(&self.key, id, "processed", Duration::from_secs(20)).await;
+        let e = self
+            .app
+            .wait_status(&self.key, id, "processed", Duration::from_secs(20))
+            .await;
         assert_eq!(e["status"], "processed");
     }
 
     async fn case(&self, invoice: &str) -> Value {
-        let (_, list) = self.app.get(&format!("/v1/cases?invoice_id={invoice}"), &self.key).await;
-        let id = list["data"][0]["id"].as_str().unwrap_or_else(|| panic!("no case for {invoice}: {list}")).to_string();
+        let (_, list) = self
+            .app
+            .get(&format!("/v1/cases?invoice_id={invoice}"), &self.key)
+            .await;
+        let id = list["data"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no case for {invoice}: {list}"))
+            .to_string();
         self.app.get(&format!("/v1/cases/{id}"), &self.key).await.1
     }
 
     fn pays(&self, invoice: &str) -> usize {
         let path = format!("/v1/invoices/{invoice}/pay");
-        self.stripe.requests().iter().filter(|r| r.path == path).count()
+        self.stripe
+            .requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
     }
 }
 
@@ -83,20 +99,37 @@ fn payment_failed(event_id: &str, invoice: &str, at: DateTime<Utc>) -> Value {
     v["created"] = json!(at.timestamp());
     v["data"]["object"]["id"] = json!(invoice);
     v["data"]["object"]["next_payment_attempt"] = Value::Null;
-    v["data"]["object"]["parent"]["subscription_details"]["subscription"] = json!(format!("sub_{invoice}"));
+    v["data"]["object"]["parent"]["subscription_details"]["subscription"] =
+        json!(format!("sub_{invoice}"));
     v
 }
 
-fn invoice_event(kind: &str, event_id: &str, invoice: &str, at: DateTime<Utc>, attempt_count: u32) -> Value {
+fn invoice_event(
+    kind: &str,
+    event_id: &str,
+    invoice: &str,
+    at: DateTime<Utc>,
+    attempt_count: u32,
+) -> Value {
     let mut v = payment_failed(event_id, invoice, at);
     v["type"] = json!(kind);
-    v["data"]["object"]["status"] = json!(if kind == "invoice.paid" { "paid" } else { "open" });
+    v["data"]["object"]["status"] = json!(if kind == "invoice.paid" {
+        "paid"
+    } else {
+        "open"
+    });
     v["data"]["object"]["attempt_count"] = json!(attempt_count);
     v
 }
 
 /// A `charge.failed` for `invoice` with the issuer's decline code.
-fn charge_failed(event_id: &str, invoice: &str, code: &str, decline_code: &str, at: DateTime<Utc>) -> Value {
+fn charge_failed(
+    event_id: &str,
+    invoice: &str,
+    code: &str,
+    decline_code: &str,
+    at: DateTime<Utc>,
+) -> Value {
     let mut v: Value = serde_json::from_slice(&fixture("charge.failed.json")).unwrap();
     v["id"] = json!(event_id);
     v["created"] = json!(at.timestamp());
@@ -107,132 +140,253 @@ fn charge_failed(event_id: &str, invoice: &str, code: &str, decline_code: &str, 
 }
 
 fn add_invoice(s: &Setup, invoice: &str) {
-    s.stripe.add_invoice(invoice, CUSTOMER, Some(&format!("sub_{invoice}")), 4900, "usd");
+    s.stripe.add_invoice(
+        invoice,
+        CUSTOMER,
+        Some(&format!("sub_{invoice}")),
+        4900,
+        "usd",
+    );
 }
 
-both!(soft_decline_then_success_on_the_second_retry_is_recovered_by_retry, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_soft");
-    s.stripe.script_pay("in_soft", vec![Outcome::decline("card_declined", Some("do_not_honor")), Outcome::Succeed]);
-    let now = s.now().await;
-    s.send(payment_failed("evt_soft_1", "in_soft", now)).await;
-    let c = s.case("in_soft").await;
-    assert_eq!(c["status"], "open", "{c}");
-    s.advance_days(30).await;
-    let c = s.case("in_soft").await;
-    assert_eq!(c["status"], "recovered", "{c}");
-    assert_eq!(c["recovered_by"], "our_retry", "{c}");
-    assert_eq!(s.pays("in_soft"), 2, "two retries: a decline, then the success");
-    assert_eq!(s.stripe.charges("in_soft"), 1);
-    let keys = s.stripe.keys_seen("in_soft");
-    assert_eq!(keys.len(), 2);
-    assert_ne!(keys[0], keys[1], "each attempt has its own Idempotency-Key");
-    let pending: Vec<&Value> =
-        c["planned_steps"].as_array().unwrap().iter().filter(|p| p["state"] == "pending").collect();
-    assert!(pending.is_empty(), "nothing left planned after recovery: {pending:?}");
-    s.app.stop().await;
-});
-
-both!(hard_decline_never_retries_and_the_campaign_ends_once, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_hard");
-    let now = s.now().await;
-    s.send(payment_failed("evt_hard_1", "in_hard", now)).await;
-    s.send(charge_failed("evt_hard_2", "in_hard", "expired_card", "expired_card", now)).await;
-    s.advance_days(30).await;
-    assert_eq!(s.pays("in_hard"), 0, "a hard decline is never retried");
-    let c = s.case("in_hard").await;
-    assert_eq!(c["status"], "churned", "{c}");
-    let cancels: Vec<_> = s.stripe.requests().into_iter().filter(|r| r.path == "/v1/subscriptions/sub_in_hard").collect();
-    assert_eq!(cancels.len(), 1, "exactly one end-action call: {cancels:?}");
-    assert!(cancels[0].idempotency_key.is_some());
-    s.app.stop().await;
-});
-
-both!(exhausted_campaign_runs_the_end_action_once_and_churns, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_exh");
-    s.stripe.script_pay("in_exh", (0..10).map(|_| Outcome::decline("card_declined", Some("generic_decline"))).collect());
-    let now = s.now().await;
-    s.send(payment_failed("evt_exh_1", "in_exh", now)).await;
-    s.advance_days(30).await;
-    let c = s.case("in_exh").await;
-    assert_eq!(c["status"], "churned", "{c}");
-    assert!(s.pays("in_exh") >= 3, "the campaign's retries ran");
-    let ends: Vec<_> = s.stripe.requests().into_iter().filter(|r| r.path == "/v1/subscriptions/sub_in_exh").collect();
-    assert_eq!(ends.len(), 1, "{ends:?}");
-    assert_eq!(s.stripe.subscription_state("sub_in_exh").unwrap().0, "canceled");
-    s.advance_days(30).await;
-    let again: Vec<_> = s.stripe.requests().into_iter().filter(|r| r.path == "/v1/subscriptions/sub_in_exh").collect();
-    assert_eq!(again.len(), 1, "never twice");
-    s.app.stop().await;
-});
-
-both!(invoice_paid_from_outside_recovers_and_cancels_pending_steps, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_out");
-    let now = s.now().await;
-    s.send(payment_failed("evt_out_1", "in_out", now)).await;
-    s.stripe.set_invoice_status("in_out", InvoiceStatus::Paid);
-    s.send(invoice_event("invoice.paid", "evt_out_2", "in_out", now, 2)).await;
-    let c = s.case("in_out").await;
-    assert_eq!(c["status"], "recovered", "{c}");
-    assert!(c["planned_steps"].as_array().unwrap().iter().all(|p| p["state"] != "pending"), "{c}");
-    s.advance_days(30).await;
-    assert_eq!(s.pays("in_out"), 0);
-    s.app.stop().await;
-});
-
-both!(an_invoice_paid_elsewhere_just_before_a_retry_is_not_charged, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_else");
-    let now = s.now().await;
-    s.send(payment_failed("evt_else_1", "in_else", now)).await;
-    // Paid on Stripe's side, but the webhook never came: the retry re-reads the invoice first.
-    s.stripe.set_invoice_status("in_else", InvoiceStatus::Paid);
-    s.advance_days(30).await;
-    assert_eq!(s.pays("in_else"), 0, "no charge on a paid invoice");
-    let c = s.case("in_else").await;
-    assert_eq!(c["status"], "recovered", "{c}");
-    s.app.stop().await;
-});
-
-both!(duplicates_and_out_of_order_deliveries_end_in_the_same_state, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_ooo");
-    let now = s.now().await;
-    // invoice.paid before the failure it answers, and the failure delivered three times.
-    s.stripe.set_invoice_status("in_ooo", InvoiceStatus::Paid);
-    s.send(invoice_event("invoice.paid", "evt_ooo_paid", "in_ooo", now + chrono::Duration::hours(2), 2)).await;
-    for _ in 0..3 {
-        let body = serde_json::to_vec(&payment_failed("evt_ooo_fail", "in_ooo", now)).unwrap();
-        assert!(s.app.deliver("acme", &body, WHSEC).await.status().is_success());
+both!(
+    soft_decline_then_success_on_the_second_retry_is_recovered_by_retry,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_soft");
+        s.stripe.script_pay(
+            "in_soft",
+            vec![
+                Outcome::decline("card_declined", Some("do_not_honor")),
+                Outcome::Succeed,
+            ],
+        );
+        let now = s.now().await;
+        s.send(payment_failed("evt_soft_1", "in_soft", now)).await;
+        let c = s.case("in_soft").await;
+        assert_eq!(c["status"], "open", "{c}");
+        s.advance_days(30).await;
+        let c = s.case("in_soft").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        assert_eq!(c["recovered_by"], "our_retry", "{c}");
+        assert_eq!(
+            s.pays("in_soft"),
+            2,
+            "two retries: a decline, then the success"
+        );
+        assert_eq!(s.stripe.charges("in_soft"), 1);
+        let keys = s.stripe.keys_seen("in_soft");
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1], "each attempt has its own Idempotency-Key");
+        let pending: Vec<&Value> = c["planned_steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["state"] == "pending")
+            .collect();
+        assert!(
+            pending.is_empty(),
+            "nothing left planned after recovery: {pending:?}"
+        );
+        s.app.stop().await;
     }
-    s.app.wait_status(&s.key, "evt_ooo_fail", "processed", Duration::from_secs(20)).await;
-    let c = s.case("in_ooo").await;
-    assert_eq!(c["status"], "recovered", "{c}");
-    s.advance_days(30).await;
-    assert_eq!(s.pays("in_ooo"), 0);
-    assert_eq!(s.case("in_ooo").await["status"], "recovered");
-    s.app.stop().await;
-});
+);
 
-both!(stripe_500_twice_then_200_is_one_attempt_one_charge_one_key, |b| async move {
-    let Some(s) = setup(b).await else { return };
-    add_invoice(&s, "in_500");
-    s.stripe.script_pay("in_500", vec![Outcome::ServerErrorUnsaved, Outcome::ServerErrorUnsaved, Outcome::Succeed]);
-    let now = s.now().await;
-    s.send(payment_failed("evt_500_1", "in_500", now)).await;
-    s.advance_days(30).await;
-    let c = s.case("in_500").await;
-    assert_eq!(c["status"], "recovered", "{c}");
-    assert_eq!(s.stripe.charges("in_500"), 1);
-    let pays: Vec<_> = s.stripe.requests().into_iter().filter(|r| r.path == "/v1/invoices/in_500/pay").collect();
-    assert_eq!(pays.len(), 3, "two 500s, then the 200: {pays:?}");
-    let key = pays[0].idempotency_key.clone().expect("an Idempotency-Key on every charge");
-    assert!(pays.iter().all(|r| r.idempotency_key.as_ref() == Some(&key)), "the same key on every try: {pays:?}");
-    assert_eq!(s.stripe.keys_seen("in_500"), vec![key]);
-    let executed: Vec<_> = c["attempts"].as_array().unwrap().iter().filter(|a| !a["executed_at"].is_null()).collect();
-    assert_eq!(executed.len(), 1, "one dunning attempt: {c}");
-    s.app.stop().await;
-});
+both!(
+    hard_decline_never_retries_and_the_campaign_ends_once,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_hard");
+        let now = s.now().await;
+        s.send(payment_failed("evt_hard_1", "in_hard", now)).await;
+        s.send(charge_failed(
+            "evt_hard_2",
+            "in_hard",
+            "expired_card",
+            "expired_card",
+            now,
+        ))
+        .await;
+        s.advance_days(30).await;
+        assert_eq!(s.pays("in_hard"), 0, "a hard decline is never retried");
+        let c = s.case("in_hard").await;
+        assert_eq!(c["status"], "churned", "{c}");
+        let cancels: Vec<_> = s
+            .stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/subscriptions/sub_in_hard")
+            .collect();
+        assert_eq!(cancels.len(), 1, "exactly one end-action call: {cancels:?}");
+        assert!(cancels[0].idempotency_key.is_some());
+        s.app.stop().await;
+    }
+);
+
+both!(
+    exhausted_campaign_runs_the_end_action_once_and_churns,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_exh");
+        s.stripe.script_pay(
+            "in_exh",
+            (0..10)
+                .map(|_| Outcome::decline("card_declined", Some("generic_decline")))
+                .collect(),
+        );
+        let now = s.now().await;
+        s.send(payment_failed("evt_exh_1", "in_exh", now)).await;
+        s.advance_days(30).await;
+        let c = s.case("in_exh").await;
+        assert_eq!(c["status"], "churned", "{c}");
+        assert!(s.pays("in_exh") >= 3, "the campaign's retries ran");
+        let ends: Vec<_> = s
+            .stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/subscriptions/sub_in_exh")
+            .collect();
+        assert_eq!(ends.len(), 1, "{ends:?}");
+        assert_eq!(
+            s.stripe.subscription_state("sub_in_exh").unwrap().0,
+            "canceled"
+        );
+        s.advance_days(30).await;
+        let again: Vec<_> = s
+            .stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/subscriptions/sub_in_exh")
+            .collect();
+        assert_eq!(again.len(), 1, "never twice");
+        s.app.stop().await;
+    }
+);
+
+both!(
+    invoice_paid_from_outside_recovers_and_cancels_pending_steps,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_out");
+        let now = s.now().await;
+        s.send(payment_failed("evt_out_1", "in_out", now)).await;
+        s.stripe.set_invoice_status("in_out", InvoiceStatus::Paid);
+        s.send(invoice_event("invoice.paid", "evt_out_2", "in_out", now, 2))
+            .await;
+        let c = s.case("in_out").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        assert!(
+            c["planned_steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["state"] != "pending"),
+            "{c}"
+        );
+        s.advance_days(30).await;
+        assert_eq!(s.pays("in_out"), 0);
+        s.app.stop().await;
+    }
+);
+
+both!(
+    an_invoice_paid_elsewhere_just_before_a_retry_is_not_charged,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_else");
+        let now = s.now().await;
+        s.send(payment_failed("evt_else_1", "in_else", now)).await;
+        // Paid on Stripe's side, but the webhook never came: the retry re-reads the invoice first.
+        s.stripe.set_invoice_status("in_else", InvoiceStatus::Paid);
+        s.advance_days(30).await;
+        assert_eq!(s.pays("in_else"), 0, "no charge on a paid invoice");
+        let c = s.case("in_else").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        s.app.stop().await;
+    }
+);
+
+both!(
+    duplicates_and_out_of_order_deliveries_end_in_the_same_state,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_ooo");
+        let now = s.now().await;
+        // invoice.paid before the failure it answers, and the failure delivered three times.
+        s.stripe.set_invoice_status("in_ooo", InvoiceStatus::Paid);
+        s.send(invoice_event(
+            "invoice.paid",
+            "evt_ooo_paid",
+            "in_ooo",
+            now + chrono::Duration::hours(2),
+            2,
+        ))
+        .await;
+        for _ in 0..3 {
+            let body = serde_json::to_vec(&payment_failed("evt_ooo_fail", "in_ooo", now)).unwrap();
+            assert!(
+                s.app
+                    .deliver("acme", &body, WHSEC)
+                    .await
+                    .status()
+                    .is_success()
+            );
+        }
+        s.app
+            .wait_status(&s.key, "evt_ooo_fail", "processed", Duration::from_secs(20))
+            .await;
+        let c = s.case("in_ooo").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        s.advance_days(30).await;
+        assert_eq!(s.pays("in_ooo"), 0);
+        assert_eq!(s.case("in_ooo").await["status"], "recovered");
+        s.app.stop().await;
+    }
+);
+
+both!(
+    stripe_500_twice_then_200_is_one_attempt_one_charge_one_key,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_500");
+        s.stripe.script_pay(
+            "in_500",
+            vec![
+                Outcome::ServerErrorUnsaved,
+                Outcome::ServerErrorUnsaved,
+                Outcome::Succeed,
+            ],
+        );
+        let now = s.now().await;
+        s.send(payment_failed("evt_500_1", "in_500", now)).await;
+        s.advance_days(30).await;
+        let c = s.case("in_500").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        assert_eq!(s.stripe.charges("in_500"), 1);
+        let pays: Vec<_> = s
+            .stripe
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/invoices/in_500/pay")
+            .collect();
+        assert_eq!(pays.len(), 3, "two 500s, then the 200: {pays:?}");
+        let key = pays[0]
+            .idempotency_key
+            .clone()
+            .expect("an Idempotency-Key on every charge");
+        assert!(
+            pays.iter()
+                .all(|r| r.idempotency_key.as_ref() == Some(&key)),
+            "the same key on every try: {pays:?}"
+        );
+        assert_eq!(s.stripe.keys_seen("in_500"), vec![key]);
+        let executed: Vec<_> = c["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| !a["executed_at"].is_null())
+            .collect();
+        assert_eq!(executed.len(), 1, "one dunning attempt: {c}");
+        s.app.stop().await;
+    }
+);
