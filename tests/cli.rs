@@ -206,11 +206,28 @@ fn tenant_cli_and_send_fixture_reach_a_running_service() {
 
 #[test]
 fn simulate_runs_a_thirty_day_campaign_through_the_test_clock() {
-    let scenario = format!("{}/scenarios/insufficient_funds.json", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(BIN).args(["simulate", &scenario]).env("RUST_LOG", "error").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scenario = format!(
+        "{}/scenarios/insufficient_funds.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new(BIN)
+        .args(["simulate", &scenario])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("in_funds · 4900 usd · recovered (our_retry)"), "{text}");
+    assert!(
+        text.contains("in_funds · 4900 usd · recovered (our_retry)"),
+        "{text}"
+    );
     assert!(text.contains("in_expired · 19900 usd · churned"), "{text}");
-    assert!(text.contains("likely payday"), "insufficient funds are retried on paydays: {text}");
+    assert!(
+        text.contains("likely payday"),
+        "insufficient funds are retried on paydays: {text}"
+    );
 }

@@ -233,7 +233,7 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<String> {
                     )),
                     "card.updated" => bodies.push(events::card_updated(
                         &format!("evt_sim_{n}"),
-                        &inv.customer,
+                        inv.customer,
                         at,
                     )),
                     other => bail!("unknown event {other:?}"),
