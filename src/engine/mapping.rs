@@ -59,6 +59,20 @@ fn seed(i: &InvoiceSnapshot) -> Seed {
     }
 }
 
+fn payment_seed(p: &crate::providers::PaymentFailure) -> Option<Seed> {
+    Some(Seed {
+        customer_id: p.customer_id.clone()?,
+        customer_email: None,
+        customer_name: None,
+        subscription_id: None,
+        amount_due: p.amount?,
+        currency: p.currency.clone()?,
+        product_ids: Vec::new(),
+        price_ids: Vec::new(),
+        customer_metadata: Default::default(),
+    })
+}
+
 pub fn card_ref(card: &CardInfo) -> CardRef {
     let brand = card
         .network
@@ -143,10 +157,12 @@ pub fn route(e: &NormalizedEvent) -> Route {
             customer_id: customer_id.clone(),
             event: ev(CaseKind::PaymentMethodUpdated { card: None }),
         },
+        // Stripe usually sends `charge.failed` before `invoice.payment_failed`: open the case from it
+        // so its decline code is not lost; the invoice event fills in the rest.
         EventKind::PaymentFailed(p) => match &p.invoice_id {
             Some(invoice_id) => Route::Invoice {
                 invoice_id: invoice_id.clone(),
-                seed: None,
+                seed: payment_seed(p),
                 event: ev(CaseKind::PaymentFailed {
                     decline: decline(&p.decline),
                     attempt_count: 0,

@@ -143,6 +143,9 @@ pub async fn feed(
         };
         let campaign = campaign_of(state, tenant, &case.campaign).await?;
         let mut case = case;
+        if let Some(seed) = seed {
+            fill_gaps(&mut row, &mut case, seed);
+        }
         if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.clone()) {
             case.card_history = state
                 .store
@@ -275,5 +278,18 @@ pub async fn campaign_of(
     {
         Some(c) => Ok(c),
         None => Ok(campaign::default_campaign()),
+    }
+}
+
+/// A case opened from a payment event lacks what only the invoice carries; take it when it comes.
+fn fill_gaps(row: &mut CaseRow, case: &mut Case, seed: &Seed) {
+    if case.subscription_id.is_none() {
+        case.subscription_id = seed.subscription_id.clone();
+    }
+    if row.customer_email.is_none() {
+        row.customer_email = seed.customer_email.clone();
+    }
+    if row.customer_name.is_none() {
+        row.customer_name = seed.customer_name.clone();
     }
 }

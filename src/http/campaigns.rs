@@ -64,7 +64,8 @@ async fn put(
         ));
     }
     obj.insert("id".into(), Value::String(id.clone()));
-    obj.insert("version".into(), json!(0));
+    // Assigned below; 1 keeps validation of a first version meaningful.
+    obj.insert("version".into(), json!(1));
     let draft: Campaign = serde_json::from_value(v).map_err(|e| {
         ApiError::bad_request(
             "invalid_campaign",

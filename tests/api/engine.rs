@@ -390,3 +390,151 @@ both!(
         s.app.stop().await;
     }
 );
+
+both!(
+    insufficient_funds_retries_land_on_paydays_in_the_customers_time_zone,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_nsf");
+        s.stripe.script_pay(
+            "in_nsf",
+            (0..10)
+                .map(|_| Outcome::decline("card_declined", Some("insufficient_funds")))
+                .collect(),
+        );
+        let now = s.now().await;
+        // Stripe's usual order: the charge fails first, then the invoice reports it.
+        s.send(charge_failed(
+            "evt_nsf_2",
+            "in_nsf",
+            "card_declined",
+            "insufficient_funds",
+            now,
+        ))
+        .await;
+        s.send(payment_failed("evt_nsf_1", "in_nsf", now)).await;
+        s.advance_days(30).await;
+        let c = s.case("in_nsf").await;
+        let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let executed: Vec<DateTime<Utc>> = c["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["executed_at"].as_str())
+            .map(|t| t.parse().unwrap())
+            .collect();
+        assert!(executed.len() >= 2, "{c}");
+        let mut on_payday = 0;
+        for at in &executed {
+            use chrono::{Datelike, Timelike};
+            let local = at.with_timezone(&tz);
+            let d = local.date_naive();
+            let last_day = d.with_day(1).unwrap() + chrono::Months::new(1) - chrono::Days::new(1);
+            // The 1st, the 15th or the last business day (or the business day after a weekend one).
+            if [1, 2, 3, 15, 16, 17].contains(&d.day()) || (last_day - d).num_days() <= 3 {
+                on_payday += 1;
+            }
+            assert!(
+                (9..17).contains(&local.hour()),
+                "attempt at {local} is outside local business hours"
+            );
+        }
+        assert!(
+            on_payday >= 2,
+            "retries after insufficient funds land on paydays: {executed:?}"
+        );
+        let moved = c["timeline"].to_string().matches("likely payday").count();
+        assert!(
+            moved >= 1,
+            "the timeline says a retry was moved to a payday: {c}"
+        );
+        s.app.stop().await;
+    }
+);
+
+both!(
+    operators_pause_resume_and_mark_recovered_with_their_name_on_the_timeline,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        add_invoice(&s, "in_op");
+        let now = s.now().await;
+        s.send(payment_failed("evt_op_1", "in_op", now)).await;
+        let id = s.case("in_op").await["id"].as_str().unwrap().to_string();
+        let act = |action: &str| {
+            s.app
+                .client
+                .post(format!("{}/v1/cases/{id}/{action}", s.app.base))
+                .bearer_auth(&s.key)
+                .json(&json!({"who": "alice@acme.example"}))
+                .send()
+        };
+        let paused: Value = act("pause").await.unwrap().json().await.unwrap();
+        assert_eq!(paused["sub_state"], "paused", "{paused}");
+        s.advance_days(5).await;
+        assert_eq!(s.pays("in_op"), 0, "no retry while paused");
+        let resumed: Value = act("resume").await.unwrap().json().await.unwrap();
+        assert_eq!(resumed["status"], "open");
+        let done: Value = act("mark-recovered").await.unwrap().json().await.unwrap();
+        assert_eq!(done["status"], "recovered", "{done}");
+        assert_eq!(done["recovered_by"], "operator");
+        let text = done["timeline"].to_string();
+        assert!(
+            text.contains("alice@acme.example"),
+            "who did it is on the timeline: {text}"
+        );
+        let r = act("explode").await.unwrap();
+        assert_eq!(r.status(), 404);
+        s.app.stop().await;
+    }
+);
+
+both!(
+    campaigns_are_validated_versioned_and_kept_by_open_cases,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        let put = |body: Value| {
+            s.app
+                .client
+                .put(format!("{}/v1/campaigns/gentle", s.app.base))
+                .bearer_auth(&s.key)
+                .json(&body)
+                .send()
+        };
+        let bad = put(json!({"name": "Gentle", "steps": [{"offset": {"days": 5}, "type": "retry"}, {"offset": {"days": 2}, "type": "retry"}],
+        "max_retries": 2, "max_duration_days": 400, "end_action": "cancel_now"})).await.unwrap();
+        assert_eq!(bad.status(), 400);
+        let msg = bad.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("steps[1].offset") && msg.contains("max_duration_days"),
+            "{msg}"
+        );
+        let good = json!({"name": "Gentle", "priority": 10,
+        "steps": [{"offset": {"days": 2}, "type": "retry"}, {"offset": {"days": 6}, "type": "retry"}],
+        "max_retries": 2, "max_duration_days": 10, "end_action": "leave_past_due"});
+        let v1: Value = put(good.clone()).await.unwrap().json().await.unwrap();
+        assert_eq!(v1["version"], 1, "{v1}");
+        add_invoice(&s, "in_camp");
+        let now = s.now().await;
+        s.send(payment_failed("evt_camp_1", "in_camp", now)).await;
+        assert_eq!(
+            s.case("in_camp").await["campaign"],
+            json!({"id": "gentle", "version": 1})
+        );
+        let mut edited = good.clone();
+        edited["name"] = json!("Gentler");
+        edited["priority"] = json!(5);
+        let v2: Value = put(edited).await.unwrap().json().await.unwrap();
+        assert_eq!(v2["version"], 2);
+        let (_, list) = s.app.get("/v1/campaigns", &s.key).await;
+        assert_eq!(list["data"][0]["version"], 2);
+        assert_eq!(
+            s.case("in_camp").await["campaign"]["version"],
+            1,
+            "open cases keep their version"
+        );
+        s.app.stop().await;
+    }
+);
