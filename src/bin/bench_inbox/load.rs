@@ -11,8 +11,10 @@ use tokio::time::Instant;
 /// The fixture every delivery is built from; only its `id` changes.
 const FIXTURE: &str = include_str!("../../../fixtures/stripe/invoice.payment_failed.json");
 const FIXTURE_ID: &str = "evt_1R3xZ3PgT2m9Xw0aHf6Jk9Lm";
+/// Each delivery is about its own invoice, as in production (one case per invoice).
+const FIXTURE_INVOICE: &str = "in_1R3xYzPgT2m9Xw0aB1cD2eF3";
 
-/// Builds delivery bodies of exactly the fixture's size with a fresh event id.
+/// Builds delivery bodies of exactly the fixture's size with a fresh event and invoice id.
 #[derive(Clone)]
 pub struct Bodies {
     prefix: Arc<str>,
@@ -38,7 +40,8 @@ impl Bodies {
         s.push_str(&self.prefix);
         s.push_str(&id);
         s.push_str(&self.suffix);
-        s
+        let invoice = format!("in_{}", &uuid[..FIXTURE_INVOICE.len() - 3]);
+        s.replace(FIXTURE_INVOICE, &invoice)
     }
 
     pub fn size(&self) -> usize {
