@@ -79,36 +79,35 @@ impl Store {
         Ok(self.insert_events(std::slice::from_ref(e)).await?.remove(0))
     }
 
-    /// Stores events and enqueues their processing in one transaction, with one multi-row statement
-    /// for the rows and one for the tasks; a duplicate (also within the batch) is reported as such and
-    /// changes nothing.
+    /// Stores events and enqueues their processing in one transaction; a duplicate (also within the
+    /// batch) is reported as such and changes nothing.
     pub async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<Inserted>> {
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let mut qb = sqlx::QueryBuilder::new(
-                "insert into events (id, tenant_id, provider, provider_event_id, event_type, object_id, livemode,
-                    api_version, provider_created_at, payload, status, attempts, next_attempt_at, received_at,
-                    created_at, updated_at) ",
-            );
-            qb.push_values(events, |mut b, e| {
-                b.push_bind(&e.id).push_bind(&e.tenant_id).push_bind(&e.provider).push_bind(&e.provider_event_id)
-                    .push_bind(&e.event_type).push_bind(&e.object_id).push_bind(e.livemode).push_bind(&e.api_version)
-                    .push_bind(e.provider_created_at).push_bind(&e.payload).push("'received'").push("0")
-                    .push_bind(e.received_at).push_bind(e.received_at).push_bind(e.received_at).push_bind(e.received_at);
-            });
-            qb.push(" on conflict (tenant_id, provider, provider_event_id) do nothing returning id");
-            let new: Vec<(String,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let new: std::collections::HashSet<String> = new.into_iter().map(|(id,)| id).collect();
-            let jobs: Vec<ProcessEvent> = events
-                .iter()
-                .filter(|e| new.contains(&e.id))
-                .map(|e| ProcessEvent { event_id: e.id.clone() })
-                .collect();
-            if !jobs.is_empty() {
-                (*tx).push_jobs(PROCESS_EVENT_QUEUE, &jobs).await?;
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                let inserted = sqlx::query(
+                    "insert into events (id, tenant_id, provider, provider_event_id, event_type, object_id, livemode,
+                        api_version, provider_created_at, payload, status, attempts, next_attempt_at, received_at,
+                        created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', 0, $11, $11, $11, $11)
+                     on conflict (tenant_id, provider, provider_event_id) do nothing",
+                )
+                .bind(&e.id).bind(&e.tenant_id).bind(&e.provider).bind(&e.provider_event_id)
+                .bind(&e.event_type).bind(&e.object_id).bind(e.livemode).bind(&e.api_version)
+                .bind(e.provider_created_at).bind(&e.payload).bind(e.received_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    (*tx).push_job(PROCESS_EVENT_QUEUE, &ProcessEvent { event_id: e.id.clone() }, None).await?;
+                    out.push(Inserted::New);
+                } else {
+                    out.push(Inserted::Duplicate);
+                }
             }
             tx.commit().await?;
-            Ok(events.iter().map(|e| if new.contains(&e.id) { Inserted::New } else { Inserted::Duplicate }).collect())
+            Ok(out)
         })
     }
 

@@ -40,26 +40,9 @@ pub trait PushJob {
         job: &(impl Serialize + Sync),
         run_at: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<()>> + Send;
-
-    /// Several tasks, due now, in as few statements as the backend allows.
-    fn push_jobs(
-        &mut self,
-        queue: &str,
-        jobs: &[impl Serialize + Sync],
-    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 impl PushJob for SqliteConnection {
-    async fn push_jobs(&mut self, queue: &str, jobs: &[impl Serialize + Sync]) -> Result<()> {
-        let tasks = jobs
-            .iter()
-            .map(|j| Ok(task(encode(j)?, None)))
-            .collect::<Result<Vec<_>>>()?;
-        apalis_sqlite::queries::push_tasks(self, queue, &tasks)
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
-    }
-
     async fn push_job(
         &mut self,
         queue: &str,
@@ -74,16 +57,6 @@ impl PushJob for SqliteConnection {
 }
 
 impl PushJob for PgConnection {
-    async fn push_jobs(&mut self, queue: &str, jobs: &[impl Serialize + Sync]) -> Result<()> {
-        let tasks = jobs
-            .iter()
-            .map(|j| Ok(task(encode(j)?, None)))
-            .collect::<Result<Vec<_>>>()?;
-        apalis_postgres::queries::push_tasks(self, queue, tasks)
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
-    }
-
     async fn push_job(
         &mut self,
         queue: &str,
