@@ -279,12 +279,18 @@ async fn campaign(
     let r = http
         .post(format!("{base}/v1/tenants"))
         .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"id": TENANT, "name": "Benchmark", "time_zone": "UTC", "mode": "manage",
+        .json(
+            &json!({"id": TENANT, "name": "Benchmark", "time_zone": "UTC", "mode": "manage",
             "stripe": {"secret_key": "sk_test_bench_engine", "webhook_secrets": [WHSEC],
-                       "api_base": fake.base}}))
+                       "api_base": fake.base}}),
+        )
         .send()
         .await?;
-    anyhow::ensure!(r.status() == 201, "creating the tenant: {}", r.text().await?);
+    anyhow::ensure!(
+        r.status() == 201,
+        "creating the tenant: {}",
+        r.text().await?
+    );
 
     // (o) Open the cases.
     let (rss_before_open_kb, _) = memory_kb("self");
@@ -310,7 +316,8 @@ async fn campaign(
                 };
                 let body = events::payment_failed(&format!("evt_bench{i:07}"), &inv, at);
                 let bytes = serde_json::to_vec(&body).expect("JSON");
-                let header = signature::sign(&bytes, WHSEC.as_bytes(), chrono::Utc::now().timestamp());
+                let header =
+                    signature::sign(&bytes, WHSEC.as_bytes(), chrono::Utc::now().timestamp());
                 match http
                     .post(&url)
                     .header("content-type", "application/json")
@@ -321,7 +328,11 @@ async fn campaign(
                 {
                     Ok(r) if r.status().is_success() => 0,
                     Ok(r) => {
-                        eprintln!("delivery {i}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                        eprintln!(
+                            "delivery {i}: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        );
                         1
                     }
                     Err(e) => {
@@ -360,8 +371,12 @@ async fn campaign(
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampling = CancellationToken::new();
     let sampler = {
-        let (state, samples, sampling, fake_pid) =
-            (state.clone(), samples.clone(), sampling.clone(), fake.pid.to_string());
+        let (state, samples, sampling, fake_pid) = (
+            state.clone(),
+            samples.clone(),
+            sampling.clone(),
+            fake.pid.to_string(),
+        );
         tokio::spawn(async move {
             let t0 = Instant::now();
             let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -370,10 +385,17 @@ async fn campaign(
                     _ = sampling.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let Ok(closed) = closed_cases(&state).await else { continue };
+                let Ok(closed) = closed_cases(&state).await else {
+                    continue;
+                };
                 let (rss_kb, _) = memory_kb("self");
                 let (fake_rss_kb, _) = memory_kb(&fake_pid);
-                samples.lock().unwrap().push(Sample { at: t0.elapsed(), closed, rss_kb, fake_rss_kb });
+                samples.lock().unwrap().push(Sample {
+                    at: t0.elapsed(),
+                    closed,
+                    rss_kb,
+                    fake_rss_kb,
+                });
             }
         })
     };
@@ -451,9 +473,14 @@ fn mb(kb: u64) -> String {
 
 fn print_report(r: &Report) {
     let n = r.cases;
-    let expected_pays = (0..n).map(|i| support::script(i).len().min(4)).sum::<usize>();
+    let expected_pays = (0..n)
+        .map(|i| support::script(i).len().min(4))
+        .sum::<usize>();
     println!("\n=== {}: {n} cases ===", r.backend.name());
-    println!("  (b) durable single-row commits      {:>9.0} commits/s", r.commits_per_sec);
+    println!(
+        "  (b) durable single-row commits      {:>9.0} commits/s",
+        r.commits_per_sec
+    );
     println!(
         "  (o) cases opened                     {:>9.0} cases/s   ({n} in {:.1} s, {} delivery failures)",
         n as f64 / r.open_secs,
@@ -528,8 +555,20 @@ fn print_summary(reports: &[Report]) {
     println!("\nSummary:");
     println!(
         "  {:<9} {:>6} {:>10} {:>10} {:>10} {:>8} {:>5} {:>10} {:>10} {:>8} {:>5} {:>9} {:>8} {:>6}",
-        "backend", "cases", "commits/s", "campaign", "attempts/s", "(c)/(b)", "≥25%",
-        "RSS@25%", "RSS@100%", "growth", "<10%", "recovered", "churned", "closed"
+        "backend",
+        "cases",
+        "commits/s",
+        "campaign",
+        "attempts/s",
+        "(c)/(b)",
+        "≥25%",
+        "RSS@25%",
+        "RSS@100%",
+        "growth",
+        "<10%",
+        "recovered",
+        "churned",
+        "closed"
     );
     for r in reports {
         let rss = |p| r.at_closed(p).map_or("-".into(), |s| mb(s.rss_kb));

@@ -220,7 +220,13 @@ pub async fn fake_child(cases: usize) -> anyhow::Result<()> {
     let (stripe, base) = FakeStripe::start().await;
     for i in 0..cases {
         let id = invoice_id(i);
-        stripe.add_invoice(&id, &customer_id(i), Some(&subscription_id(i)), AMOUNT, "usd");
+        stripe.add_invoice(
+            &id,
+            &customer_id(i),
+            Some(&subscription_id(i)),
+            AMOUNT,
+            "usd",
+        );
         stripe.script_pay(&id, script(i));
     }
     println!("READY {base}");
@@ -233,7 +239,10 @@ pub async fn fake_child(cases: usize) -> anyhow::Result<()> {
             let mut s = FakeStats::default();
             for r in stripe.requests() {
                 s.requests_total += 1;
-                if r.method == "POST" && r.path.starts_with("/v1/invoices/") && r.path.ends_with("/pay") {
+                if r.method == "POST"
+                    && r.path.starts_with("/v1/invoices/")
+                    && r.path.ends_with("/pay")
+                {
                     s.pay_requests += 1;
                     s.pay_replayed += u64::from(r.replayed);
                 } else if r.path.starts_with("/v1/subscriptions/") {
