@@ -54,10 +54,19 @@ pub async fn advance_to(
     Ok(())
 }
 
+/// Waits until no work is queued or running. Gives up only after 30 s without progress (the count in
+/// flight not going down), so a large batch is waited for as long as it keeps moving.
 async fn drain(state: &AppState) -> Result<(), StoreError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while state.store.work_in_flight().await? > 0 && tokio::time::Instant::now() < deadline {
+    const STALL: Duration = Duration::from_secs(30);
+    let mut best = state.store.work_in_flight().await?;
+    let mut last_progress = tokio::time::Instant::now();
+    while best > 0 && last_progress.elapsed() < STALL {
         tokio::time::sleep(Duration::from_millis(20)).await;
+        let n = state.store.work_in_flight().await?;
+        if n < best {
+            best = n;
+            last_progress = tokio::time::Instant::now();
+        }
     }
     Ok(())
 }
