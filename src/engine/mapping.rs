@@ -215,7 +215,9 @@ mod tests {
     fn charge_failures_carry_the_decline_to_the_invoice() {
         match route(&fixture("payment_intent.payment_failed.json")) {
             Route::Invoice {
-                event, seed: None, ..
+                event,
+                seed: Some(_),
+                ..
             } => match event.kind {
                 CaseKind::PaymentFailed { decline, .. } => {
                     assert_eq!(decline.decline_code.as_deref(), Some("insufficient_funds"))

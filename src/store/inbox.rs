@@ -18,21 +18,36 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    /// Spawns the writer task; it ends when every `InboxWriter` clone is dropped.
+    /// Spawns the writer tasks; they end when every `InboxWriter` clone is dropped. SQLite has one
+    /// writer at a time anyway; PostgreSQL commits several transactions at once, so there a few
+    /// writers keep its WAL flushes shared while batches stay small.
     pub fn start(store: Store) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(4096);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
+        let writers = match store.db {
+            super::Db::Sqlite(_) => 1,
+            super::Db::Postgres(_) => 4,
+        };
+        let (tx, rx) = mpsc::channel::<(NewEvent, Reply)>(4096);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            let (store, rx) = (store.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let batch = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(item) => batch.push(item),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    };
+                    write(&store, batch).await;
                 }
-                write(&store, batch).await;
-            }
-        });
+            });
+        }
         InboxWriter { tx }
     }
 
