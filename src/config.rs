@@ -243,7 +243,8 @@ impl Settings {
             worker_concurrency: parse_or(
                 get("worker_concurrency"),
                 "worker_concurrency",
-                "8",
+                // Low so that processing never starves webhook ingestion on a small machine.
+                "2",
                 "a positive number",
             )?,
             orphan_timeout: secs("orphan_timeout_secs", 60)?,
