@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::TenantAuth;
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, page};
 use crate::app::AppState;
 use crate::domain::case::{Case, CaseEvent, EventKind, OperatorAction};
 use crate::jobs::process_event::ProcessError;
@@ -64,19 +64,8 @@ async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Query(q) = q?;
-    if let Some(st) = q.status.as_deref().filter(|st| !STATUSES.contains(st)) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("status: {st:?} is not one of {}", STATUSES.join(", ")),
-        ));
-    }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: expected 1 to 500",
-        ));
-    }
+    page::check_status(q.status.as_deref(), STATUSES)?;
+    let limit = page::limit(q.limit)?;
     let f = CaseFilter {
         status: q.status,
         customer_id: q.customer_id,
@@ -89,13 +78,7 @@ async fn list(
         limit: limit + 1,
     };
     let mut rows = s.store.list_cases(&t.id, &f).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
+    let next = page::cut(&mut rows, limit, |r| &r.id);
     let data: Vec<Value> = rows
         .iter()
         .map(|r| summary(r, &t.locale, &t.time_zone))

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::TenantAuth;
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, page};
 use crate::app::AppState;
 use crate::store::events::{EventFilter, EventRow};
 
@@ -81,19 +81,8 @@ async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Query(q) = q?;
-    if let Some(st) = q.status.as_deref().filter(|st| !STATUSES.contains(st)) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("status: {st:?} is not one of {}", STATUSES.join(", ")),
-        ));
-    }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: expected 1 to 500",
-        ));
-    }
+    page::check_status(q.status.as_deref(), STATUSES)?;
+    let limit = page::limit(q.limit)?;
     let filter = EventFilter {
         status: q.status,
         event_type: q.event_type,
@@ -104,13 +93,7 @@ async fn list(
         limit: limit + 1,
     };
     let mut rows = s.store.list_events(&t.id, &filter).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
+    let next_cursor = page::cut(&mut rows, limit, |r| &r.id);
     let data: Vec<EventView> = rows.into_iter().map(view).collect();
     Ok(axum::Json(
         json!({"data": data, "next_cursor": next_cursor}),

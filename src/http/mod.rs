@@ -16,6 +16,7 @@ pub mod error;
 mod events;
 mod json;
 mod ops;
+mod page;
 mod tenants;
 mod webhooks;
 
