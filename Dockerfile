@@ -9,6 +9,7 @@ RUN mkdir -p src/bin && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.r
     && cargo build --release --locked --bin dunning \
     && rm -rf src target/release/.fingerprint/dunning-* target/release/deps/dunning-* target/release/deps/libdunning-*
 # 2. The service itself.
+COPY build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY fixtures ./fixtures

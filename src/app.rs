@@ -145,7 +145,10 @@ impl Application {
         };
         let sweep = async {
             if runs_workers {
-                jobs::sweep::run(state.clone(), stop.clone()).await;
+                tokio::join!(
+                    jobs::sweep::run(state.clone(), stop.clone()),
+                    jobs::purge::run(state.clone(), stop.clone()),
+                );
             }
         };
         let scheduler = async {

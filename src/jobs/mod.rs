@@ -16,6 +16,7 @@ use crate::store::events::{PROCESS_EVENT_QUEUE, ProcessEvent};
 
 mod notify;
 pub mod process_event;
+pub mod purge;
 pub mod scheduler;
 pub mod sweep;
 

@@ -1,4 +1,4 @@
-//! Wakes PostgreSQL workers the moment a due task is inserted, through apalis's own NOTIFY channel.
+//! Wakes PostgreSQL workers the moment a due task is committed (`Store::tasks_pushed` notifies).
 //! apalis-postgres keeps its listener private and its `with_pubsub()` cannot be combined with interval
 //! polling, so we listen ourselves and feed both into one polling strategy.
 
@@ -8,8 +8,7 @@ use futures::channel::mpsc;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
-/// The channel apalis-postgres's insert trigger notifies (migration `notify_run_at`).
-const CHANNEL: &str = "apalis::job::insert";
+use crate::store::queue::TASK_CHANNEL as CHANNEL;
 
 /// A stream yielding `()` for each notification; the listener reconnects after errors and stops when
 /// the stream is dropped (a restarted worker gets a fresh one).

@@ -49,7 +49,23 @@ impl EventSink for AcceptAll {
 /// The apalis handler. Errors returned here are only infrastructure failures (the store is down);
 /// processing failures are recorded on the event and retried with our own backoff.
 pub async fn run(job: ProcessEvent, state: Data<AppState>) -> Result<(), BoxDynError> {
+    yield_to_ingestion(&state).await;
     process(&state, &job.event_id).await.map_err(Into::into)
+}
+
+/// Webhooks are answered first: while this process's inbox is busy, processing an event waits a
+/// little (never more than `MAX_YIELD`), so a burst of deliveries is stored and answered at the
+/// database's pace instead of sharing it with work that can safely lag. Processing catches up when
+/// the burst ends; workers in other processes are not held back.
+async fn yield_to_ingestion(state: &AppState) {
+    const BUSY: usize = 4;
+    const STEP: Duration = Duration::from_millis(5);
+    const MAX_YIELD: Duration = Duration::from_millis(250);
+    let mut waited = Duration::ZERO;
+    while waited < MAX_YIELD && state.inbox.waiting() >= BUSY {
+        tokio::time::sleep(STEP).await;
+        waited += STEP;
+    }
 }
 
 #[tracing::instrument(skip_all, fields(event = %event_id))]

@@ -235,26 +235,29 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
-    /// Moves work that is due by service time `now` to `queued` and pushes its task, in one transaction
-    /// per row. Returns how many rows were queued.
+    /// Moves work that is due by service time `now` to `queued` and pushes its tasks, in one
+    /// transaction. Returns how many rows were queued.
     pub async fn enqueue_due_work(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
-        let ids: Vec<(String,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as("select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2")
-                .bind(now).bind(limit).fetch_all(pool).await
-        })?;
-        let mut queued = 0;
-        for (id,) in ids {
-            let moved = dispatch!(&self.db, pool => {
-                let mut tx = pool.begin().await?;
+        let queued = dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<(String,)> = sqlx::query_as(
+                "select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2",
+            )
+            .bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            let mut queued = 0;
+            for (id,) in ids {
                 let n = sqlx::query("update case_work set state = 'queued', updated_at = $2 where id = $1 and state = 'pending'")
                     .bind(&id).bind(now).execute(&mut *tx).await?.rows_affected();
                 if n == 1 {
                     (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_id: id.clone() }, None).await?;
+                    queued += 1;
                 }
-                tx.commit().await?;
-                Ok::<u64, StoreError>(n)
-            })?;
-            queued += moved as usize;
+            }
+            tx.commit().await?;
+            Ok::<usize, StoreError>(queued)
+        })?;
+        if queued > 0 {
+            self.tasks_pushed();
         }
         Ok(queued)
     }

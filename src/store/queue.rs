@@ -5,6 +5,7 @@ use apalis::prelude::TaskBuilder;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, SqliteConnection};
+use tokio::sync::mpsc;
 
 use super::{Result, StoreError};
 
@@ -34,40 +35,107 @@ fn encode(job: &impl Serialize) -> Result<Vec<u8>> {
 
 /// Implemented for both backends' connections (and so for their transactions through `&mut *tx`).
 pub trait PushJob {
+    /// Pushes tasks due at `run_at` (now when `None`), all in one statement.
+    fn push_jobs<J: Serialize + Sync>(
+        &mut self,
+        queue: &str,
+        jobs: &[J],
+        run_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     fn push_job(
         &mut self,
         queue: &str,
         job: &(impl Serialize + Sync),
         run_at: Option<DateTime<Utc>>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send {
+        self.push_jobs(queue, std::slice::from_ref(job), run_at)
+    }
+}
+
+fn tasks<J: Serialize>(
+    jobs: &[J],
+    run_at: Option<DateTime<Utc>>,
+) -> Result<Vec<apalis::prelude::Task<Vec<u8>>>> {
+    jobs.iter().map(|j| Ok(task(encode(j)?, run_at))).collect()
 }
 
 impl PushJob for SqliteConnection {
-    async fn push_job(
+    async fn push_jobs<J: Serialize + Sync>(
         &mut self,
         queue: &str,
-        job: &(impl Serialize + Sync),
+        jobs: &[J],
         run_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
-        let t = task(encode(job)?, run_at);
-        apalis_sqlite::queries::push_tasks(self, queue, &[t])
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let t = tasks(jobs, run_at)?;
+        apalis_sqlite::queries::push_tasks(self, queue, &t)
             .await
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
 }
 
 impl PushJob for PgConnection {
-    async fn push_job(
+    async fn push_jobs<J: Serialize + Sync>(
         &mut self,
         queue: &str,
-        job: &(impl Serialize + Sync),
+        jobs: &[J],
         run_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
-        let t = task(encode(job)?, run_at);
-        apalis_postgres::queries::push_tasks(self, queue, vec![t])
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let t = tasks(jobs, run_at)?;
+        apalis_postgres::queries::push_tasks(self, queue, t)
             .await
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
+}
+
+impl super::Store {
+    /// Deletes tasks that completed or were killed; failed tasks stay for inspection.
+    pub async fn purge_finished_tasks(&self) -> Result<u64> {
+        let n = match &self.db {
+            super::Db::Sqlite(pool) => {
+                sqlx::query("delete from Jobs where status in ('Done', 'Killed')")
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+            super::Db::Postgres(pool) => {
+                sqlx::query("delete from apalis.jobs where status in ('Done', 'Killed')")
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        };
+        Ok(n)
+    }
+}
+
+/// The channel our listener (`jobs::notify`) follows; apalis's own trigger used the same one.
+pub const TASK_CHANNEL: &str = "apalis::job::insert";
+
+/// Sends one NOTIFY per wake-up request; requests made while one is in flight coalesce into one more
+/// (the channel holds a single request). The NOTIFY is its own tiny transaction, so it never holds up
+/// the commits that enqueued the tasks. The task ends when the last `Store` clone is dropped.
+pub(super) fn spawn_notifier(pool: sqlx::PgPool) -> mpsc::Sender<()> {
+    let (wake, mut requests) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while requests.recv().await.is_some() {
+            if let Err(e) = sqlx::query("select pg_notify($1, '')")
+                .bind(TASK_CHANNEL)
+                .execute(&pool)
+                .await
+            {
+                // Workers still find the task at their next poll.
+                tracing::debug!(error = %e, "could not notify workers");
+            }
+        }
+    });
+    wake
 }
 
 #[cfg(test)]
