@@ -137,6 +137,9 @@ impl Report {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     if args.fake_stripe_child {
         return match rt.block_on(support::fake_child(args.cases)) {

@@ -88,14 +88,20 @@ macro_rules! register {
         match &$state.store.db {
             Db::Sqlite(pool) => {
                 let pool = pool.clone();
+                let store = $state.store.clone();
                 let config = apalis_sqlite::Config::default()
                     .queue($queue)
                     .heartbeat_interval(w.heartbeat)
                     .missed_heartbeats(w.missed);
                 $monitor.register(move |restarts| {
+                    // Tasks pushed by this process wake the worker at once; polling covers the rest
+                    // (scheduled tasks, other processes).
+                    let strategy = Strategy::new()
+                        .stream(store.local_task_signals())
+                        .interval(w.poll);
                     let backend = apalis_sqlite::SqliteStorage::<$job>::new(&pool)
                         .with_config(config.clone())
-                        .poll_with_interval(w.poll);
+                        .poll_with_strategy(strategy);
                     WorkerBuilder::new(name(restarts))
                         .backend(backend)
                         .data(data.clone())

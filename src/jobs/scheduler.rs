@@ -30,7 +30,9 @@ pub async fn advance_to(
     target: DateTime<Utc>,
     wait: bool,
 ) -> Result<(), StoreError> {
-    for _ in 0..100_000 {
+    let started = std::time::Instant::now();
+    let mut drained = Duration::ZERO;
+    for steps in 1..=100_000 {
         let next = state.store.next_due_work().await?;
         let step = match next {
             Some(t) if t <= target => t.max(state.clock.now()),
@@ -39,7 +41,9 @@ pub async fn advance_to(
         let _ = state.clock.set(step);
         state.store.enqueue_due_work(step, 10_000).await?;
         if wait {
+            let t = std::time::Instant::now();
             drain(state).await?;
+            drained += t.elapsed();
         }
         if step >= target
             && state
@@ -48,6 +52,7 @@ pub async fn advance_to(
                 .await?
                 .is_none_or(|t| t > target)
         {
+            tracing::debug!(steps, elapsed = ?started.elapsed(), draining = ?drained, "clock advanced");
             return Ok(());
         }
     }

@@ -41,6 +41,8 @@ pub struct Store {
     pub db: Db,
     /// PostgreSQL only: asks the notifier task to wake workers once tasks due now are committed.
     wake: Option<tokio::sync::mpsc::Sender<()>>,
+    /// Wakes this process's SQLite workers (PostgreSQL's are woken by the NOTIFY).
+    local: tokio::sync::broadcast::Sender<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,16 +101,39 @@ impl Store {
             Db::Sqlite(_) => None,
             Db::Postgres(pool) => Some(queue::spawn_notifier(pool.clone())),
         };
-        Ok(Store { db, wake })
+        let (local, _) = tokio::sync::broadcast::channel(4);
+        Ok(Store { db, wake, local })
     }
 
     /// Call after committing tasks that are due now: on PostgreSQL, workers (in every process) wake
     /// at once instead of at their next poll. Bursts share one notification.
     pub(crate) fn tasks_pushed(&self) {
-        if let Some(wake) = &self.wake {
+        match &self.wake {
             // A full channel already holds a request that will cover these tasks.
-            let _ = wake.try_send(());
+            Some(wake) => drop(wake.try_send(())),
+            // No receiver (no worker in this process) is fine.
+            None => drop(self.local.send(())),
         }
+    }
+
+    /// A stream yielding `()` when this process commits tasks due now (SQLite; on PostgreSQL see
+    /// `jobs::notify`). A slow reader misses nothing that matters: one wake-up fetches all that is due.
+    pub fn local_task_signals(&self) -> futures::channel::mpsc::Receiver<()> {
+        let mut rx = self.local.subscribe();
+        let (mut tx, signals) = futures::channel::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if tx.try_send(()).is_err_and(|e| e.is_disconnected()) {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        signals
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -145,6 +170,15 @@ impl Store {
                 sqlx::query("drop trigger if exists notify_workers on apalis.jobs")
                     .execute(pool)
                     .await?;
+                // apalis's migrations leave two exact duplicates of other indexes (of `jobs_pkey` and
+                // `idx_apalis_jobs_lock_by`); every enqueued task paid for maintaining them.
+                for duplicate in ["apalis.unique_job_id", "apalis.lidx"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "drop index if exists {duplicate}"
+                    )))
+                    .execute(pool)
+                    .await?;
+                }
             }
         }
         Ok(())
