@@ -32,6 +32,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub queue_poll: Duration,
     pub worker_concurrency: usize,
+    /// Case work (charges, end actions) run at once per process: these wait on the processor's API.
+    pub work_concurrency: usize,
     pub orphan_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub sweep_interval: Duration,
@@ -90,6 +92,7 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "queue_poll_ms",
     "worker_concurrency",
+    "work_concurrency",
     "orphan_timeout_secs",
     "shutdown_timeout_secs",
     "sweep_interval_secs",
@@ -247,6 +250,14 @@ impl Settings {
                 "2",
                 "a positive number",
             )?,
+            work_concurrency: parse_or(
+                get("work_concurrency"),
+                "work_concurrency",
+                // A charge spends most of its time waiting on Stripe; this bounds the calls in flight
+                // well under Stripe's default rate limit (100 requests/s in live mode).
+                "16",
+                "a positive number",
+            )?,
             orphan_timeout: secs("orphan_timeout_secs", 60)?,
             shutdown_timeout: secs("shutdown_timeout_secs", 20)?,
             sweep_interval: secs("sweep_interval_secs", 30)?,
@@ -279,6 +290,9 @@ impl Settings {
         }
         if self.worker_concurrency == 0 {
             return Err(invalid("DUNNING_WORKER_CONCURRENCY", "must be at least 1"));
+        }
+        if self.work_concurrency == 0 {
+            return Err(invalid("DUNNING_WORK_CONCURRENCY", "must be at least 1"));
         }
         if self.process_max_attempts == 0 {
             return Err(invalid(

@@ -174,8 +174,9 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         args.cases
     );
     println!(
-        "  service: worker_concurrency {}, db_max_connections {} (SQLite: 1), queue_poll {} ms, test clock",
+        "  service: worker_concurrency {}, work_concurrency {}, db_max_connections {} (SQLite: 1), queue_poll {} ms, test clock",
         defaults.worker_concurrency,
+        defaults.work_concurrency,
         defaults.db_max_connections,
         defaults.queue_poll.as_millis()
     );
@@ -244,12 +245,13 @@ async fn run_backend(args: &Args, backend: Backend, url: &str) -> anyhow::Result
     };
     println!(
         "  (b) durable commits: {} tasks, pool {pool_size}, {} s ...",
-        settings.worker_concurrency, args.commit_seconds
+        settings.work_concurrency, args.commit_seconds
     );
+    // At the concurrency the case work runs with, so the limit is the one the engine faces.
     let commits_per_sec = commit_limit(
         url,
         pool_size,
-        settings.worker_concurrency,
+        settings.work_concurrency,
         Duration::from_secs(1),
         Duration::from_secs(args.commit_seconds),
     )

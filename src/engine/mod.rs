@@ -38,8 +38,8 @@ impl EventSink for Engine {
     ) -> Pin<Box<dyn Future<Output = Result<(), ProcessError>> + Send + 'a>> {
         Box::pin(async move {
             let tenant = state
-                .store
-                .tenant(&row.tenant_id)
+                .tenant_cache
+                .get(&state.store, &row.tenant_id)
                 .await
                 .map_err(transient)?
                 .ok_or_else(|| {

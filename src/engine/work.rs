@@ -45,8 +45,8 @@ pub async fn execute(state: &AppState, work_id: &str) -> Result<(), ProcessError
         return finish(state, &w, "case not found", None).await;
     };
     let tenant = state
-        .store
-        .tenant(&row.tenant_id)
+        .tenant_cache
+        .get(&state.store, &row.tenant_id)
         .await
         .map_err(transient)?
         .ok_or_else(|| ProcessError::Permanent("tenant gone".into()))?;

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::Strategy;
+use apalis_core::worker::ext::parallelize::ParallelizeExt;
 use serde::Serialize;
 
 use crate::app::AppState;
@@ -105,6 +106,9 @@ macro_rules! register {
                     WorkerBuilder::new(name(restarts))
                         .backend(backend)
                         .data(data.clone())
+                        // Each task on its own tokio task: otherwise every handler is polled inside
+                        // the worker's future, on one thread, whatever the concurrency.
+                        .parallelize(tokio::spawn)
                         .catch_panic()
                         .concurrency(w.concurrency)
                         .build($handler)
@@ -128,6 +132,9 @@ macro_rules! register {
                     WorkerBuilder::new(name(restarts))
                         .backend(backend)
                         .data(data.clone())
+                        // Each task on its own tokio task: otherwise every handler is polled inside
+                        // the worker's future, on one thread, whatever the concurrency.
+                        .parallelize(tokio::spawn)
                         .catch_panic()
                         .concurrency(w.concurrency)
                         .build($handler)
@@ -192,6 +199,10 @@ pub fn monitor(state: &AppState) -> Monitor {
         ProcessEvent,
         process_event::run
     );
+    let w = WorkerSetup {
+        concurrency: settings.work_concurrency,
+        ..w
+    };
     register!(
         base,
         state,
