@@ -74,6 +74,13 @@ impl Application {
             .context("applying database migrations")?;
         let mut notices = Vec::new();
         let keys = load_keys(&store, &settings).await?;
+        let processor = Arc::new(crate::providers::stripe::client::StripeApi::new(
+            crate::providers::stripe::client::StripeApiConfig {
+                timeout: settings.processor_timeout,
+                max_retries: settings.processor_retries,
+                ..Default::default()
+            },
+        ));
         let admin_token_hash = admin_token_hash(&store, &settings, &mut notices).await?;
         let clock = if settings.test_clock {
             Clock::test(chrono::Utc::now())
@@ -95,7 +102,7 @@ impl Application {
             clock,
             stripe: Arc::new(Stripe),
             engine,
-            processor: Arc::new(crate::providers::stripe::client::StripeApi::default()),
+            processor,
             admin_token_hash: admin_token_hash.into(),
             health: Arc::new(WorkerHealth::default()),
             instance_id: uuid::Uuid::new_v4().simple().to_string()[..12].into(),

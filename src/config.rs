@@ -36,6 +36,11 @@ pub struct Settings {
     pub work_concurrency: usize,
     pub orphan_timeout: Duration,
     pub shutdown_timeout: Duration,
+    /// Per HTTP attempt to the processor's API.
+    pub processor_timeout: Duration,
+    /// Immediate re-sends (same Idempotency-Key) of a processor call that failed in a way where
+    /// that is safe; beyond them the work row is retried later.
+    pub processor_retries: u32,
     pub sweep_interval: Duration,
     /// Events not processed this long after they became due are re-enqueued by the sweep.
     pub sweep_grace: Duration,
@@ -95,6 +100,8 @@ const KEYS: &[&str] = &[
     "work_concurrency",
     "orphan_timeout_secs",
     "shutdown_timeout_secs",
+    "processor_timeout_secs",
+    "processor_retries",
     "sweep_interval_secs",
     "sweep_grace_secs",
     "process_max_attempts",
@@ -260,6 +267,13 @@ impl Settings {
             )?,
             orphan_timeout: secs("orphan_timeout_secs", 60)?,
             shutdown_timeout: secs("shutdown_timeout_secs", 20)?,
+            processor_timeout: secs("processor_timeout_secs", 30)?,
+            processor_retries: parse_or(
+                get("processor_retries"),
+                "processor_retries",
+                "3",
+                "a whole number",
+            )?,
             sweep_interval: secs("sweep_interval_secs", 30)?,
             sweep_grace: secs("sweep_grace_secs", 30)?,
             process_max_attempts: parse_or(
@@ -290,6 +304,12 @@ impl Settings {
         }
         if self.worker_concurrency == 0 {
             return Err(invalid("DUNNING_WORKER_CONCURRENCY", "must be at least 1"));
+        }
+        if self.processor_timeout.is_zero() {
+            return Err(invalid(
+                "DUNNING_PROCESSOR_TIMEOUT_SECS",
+                "must be at least 1",
+            ));
         }
         if self.work_concurrency == 0 {
             return Err(invalid("DUNNING_WORK_CONCURRENCY", "must be at least 1"));

@@ -187,6 +187,26 @@ async fn retry(
         )
         .await;
     }
+    if case
+        .attempts
+        .iter()
+        .any(|a| a.id == w.id && a.state == AttemptState::Uncertain)
+    {
+        // Re-read after the uncertain tries and still unpaid: that charge did not take. This key is
+        // retired; the case plans a new attempt (a new key) without counting a failure.
+        let result = AttemptResult::NotAttempted {
+            reason: "the outcome stayed uncertain and the invoice is still unpaid".into(),
+            not_before: None,
+        };
+        outcome(state, tenant, case, w, result).await?;
+        return finish(
+            state,
+            w,
+            "uncertain attempt resolved: the invoice is still unpaid",
+            None,
+        )
+        .await;
+    }
     let now = state.clock.now();
     let fingerprint = case.card.as_ref().and_then(|c| c.fingerprint.clone());
     if let Some(fp) = &fingerprint {
@@ -249,7 +269,16 @@ async fn retry(
                 )
                 .await;
             }
-            (AttemptResult::Uncertain, format!("uncertain: {reason}"))
+            // Out of re-sends with this key: record the doubt, then come back once more to settle it
+            // by re-reading the invoice before any new key is used.
+            outcome(state, tenant, case, w, AttemptResult::Uncertain).await?;
+            return finish(
+                state,
+                w,
+                &format!("uncertain: {reason}; the invoice will be re-read"),
+                Some(later(state, w.runs)),
+            )
+            .await;
         }
         Err(ApiFailure::Permanent { message, .. }) => (
             AttemptResult::NotAttempted {

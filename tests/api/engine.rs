@@ -19,7 +19,11 @@ struct Setup {
 }
 
 async fn setup(b: Backend) -> Option<Setup> {
-    let app = TestApp::spawn_engine(b, &[]).await?;
+    setup_with(b, &[]).await
+}
+
+async fn setup_with(b: Backend, overrides: &[(&str, &str)]) -> Option<Setup> {
+    let app = TestApp::spawn_engine(b, overrides).await?;
     let (stripe, base) = FakeStripe::start().await;
     let r = app
         .client
@@ -340,6 +344,66 @@ both!(
         s.advance_days(30).await;
         assert_eq!(s.pays("in_ooo"), 0);
         assert_eq!(s.case("in_ooo").await["status"], "recovered");
+        s.app.stop().await;
+    }
+);
+
+both!(
+    a_lasting_5xx_is_settled_by_re_reading_the_invoice_before_a_new_key,
+    |b| async move {
+        // No immediate re-sends, so each run of the work row is one request.
+        let Some(s) = setup_with(b, &[("processor_retries", "0")]).await else {
+            return;
+        };
+        add_invoice(&s, "in_5xx");
+        // Saved under the first key: every re-send with it gets the same 500. A new key charges.
+        s.stripe.script_pay(
+            "in_5xx",
+            vec![
+                Outcome::ServerError { should_retry: None },
+                Outcome::Succeed,
+            ],
+        );
+        let now = s.now().await;
+        s.send(payment_failed("evt_5xx_1", "in_5xx", now)).await;
+        s.advance_days(30).await;
+        let c = s.case("in_5xx").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        assert_eq!(s.stripe.charges("in_5xx"), 1);
+        let keys = s.stripe.keys_seen("in_5xx");
+        assert_eq!(
+            keys.len(),
+            2,
+            "one key retired after the doubt, one that paid: {keys:?}"
+        );
+        let requests = s.stripe.requests();
+        let pay = "/v1/invoices/in_5xx/pay";
+        let first_key_tries: Vec<_> = requests
+            .iter()
+            .filter(|r| r.path == pay && r.idempotency_key.as_ref() == Some(&keys[0]))
+            .collect();
+        assert!(
+            first_key_tries.len() > 1 && first_key_tries.iter().all(|r| r.status == 500),
+            "the uncertain charge is re-sent with its own key first: {first_key_tries:?}"
+        );
+        // Between the last try with the old key and the first with the new one, the invoice is read.
+        let last_old = requests
+            .iter()
+            .rposition(|r| r.idempotency_key.as_ref() == Some(&keys[0]))
+            .unwrap();
+        let first_new = requests
+            .iter()
+            .position(|r| r.idempotency_key.as_ref() == Some(&keys[1]))
+            .unwrap();
+        assert!(
+            requests[last_old..first_new]
+                .iter()
+                .any(|r| r.method == "GET" && r.path == "/v1/invoices/in_5xx"),
+            "the invoice is re-read before a new key is used: {:?}",
+            &requests[last_old..=first_new]
+        );
+        let timeline = c["timeline"].to_string();
+        assert!(timeline.contains("uncertain"), "{timeline}");
         s.app.stop().await;
     }
 );
