@@ -294,6 +294,50 @@ both!(
 );
 
 both!(
+    observe_mode_never_charges_but_tracks_and_closes_the_case,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        let r = s
+            .app
+            .client
+            .patch(format!("{}/v1/tenants/acme", s.app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"mode": "observe"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        add_invoice(&s, "in_obs");
+        let now = s.now().await;
+        s.send(payment_failed("evt_obs_1", "in_obs", now)).await;
+        s.advance_days(10).await;
+        assert_eq!(
+            s.pays("in_obs"),
+            0,
+            "Stripe owns the retries in observe mode"
+        );
+        let c = s.case("in_obs").await;
+        assert_eq!(c["status"], "open", "{c}");
+        let steps = c["planned_steps"].as_array().unwrap();
+        assert!(steps.iter().all(|p| p["kind"] != "retry"), "{c}");
+        assert!(
+            steps.iter().any(|p| p["kind"] == "email"),
+            "still communicates: {c}"
+        );
+        // Stripe's own retry succeeds.
+        s.stripe.set_invoice_status("in_obs", InvoiceStatus::Paid);
+        s.send(invoice_event("invoice.paid", "evt_obs_2", "in_obs", now, 3))
+            .await;
+        let c = s.case("in_obs").await;
+        assert_eq!(c["status"], "recovered", "{c}");
+        assert_ne!(c["recovered_by"], "our_retry", "{c}");
+        s.advance_days(30).await;
+        assert_eq!(s.pays("in_obs"), 0);
+        s.app.stop().await;
+    }
+);
+
+both!(
     an_invoice_paid_elsewhere_just_before_a_retry_is_not_charged,
     |b| async move {
         let Some(s) = setup(b).await else { return };
