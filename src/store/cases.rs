@@ -238,16 +238,20 @@ impl Store {
     /// Moves work that is due by service time `now` to `queued` and pushes its tasks, in one
     /// transaction. Returns how many rows were queued.
     pub async fn enqueue_due_work(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+        // Runs every poll interval: the common "nothing due" answer costs one read, no transaction.
+        let ids: Vec<(String,)> = dispatch!(&self.db, pool => {
+            sqlx::query_as("select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2")
+                .bind(now).bind(limit).fetch_all(pool).await
+        })?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let queued = dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let ids: Vec<(String,)> = sqlx::query_as(
-                "select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2",
-            )
-            .bind(now).bind(limit).fetch_all(&mut *tx).await?;
             let mut queued = 0;
-            for (id,) in ids {
+            for (id,) in &ids {
                 let n = sqlx::query("update case_work set state = 'queued', updated_at = $2 where id = $1 and state = 'pending'")
-                    .bind(&id).bind(now).execute(&mut *tx).await?.rows_affected();
+                    .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
                 if n == 1 {
                     (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_id: id.clone() }, None).await?;
                     queued += 1;
