@@ -35,6 +35,10 @@ pub struct AppState {
     /// Group-committing writer for webhook deliveries.
     pub inbox: InboxWriter,
     pub tenant_cache: Arc<TenantCache>,
+    /// Campaign versions (immutable once stored) the engine has read.
+    pub campaigns: Arc<crate::engine::CampaignCache>,
+    /// Bounds the case work in flight (mostly processor calls) to `work_concurrency`.
+    pub work_slots: Arc<tokio::sync::Semaphore>,
     pub admin_token_hash: Arc<str>,
     pub health: Arc<WorkerHealth>,
     /// Makes worker names unique per process start, as apalis requires.
@@ -96,6 +100,8 @@ impl Application {
         let state = AppState {
             inbox: InboxWriter::start(store.clone()),
             tenant_cache: Arc::new(TenantCache::default()),
+            campaigns: Arc::default(),
+            work_slots: Arc::new(tokio::sync::Semaphore::new(settings.work_concurrency)),
             store,
             keys,
             settings: Arc::new(settings),

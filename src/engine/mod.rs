@@ -165,15 +165,8 @@ pub async fn feed(
                 .map_err(transient)?,
             None => Vec::new(),
         };
-        let (timeline, work) = persist::changes(&next, &commands, &pending, now);
-        persist::fill_row(&mut row, &next);
-        row.version = version.unwrap_or(0) + 1;
-        if state
-            .store
-            .save_case(&row, version, &timeline, &work, now)
-            .await
-            .map_err(transient)?
-        {
+        let (save, _) = persist::case_save(row, version, &next, &commands, &pending, now);
+        if state.store.save_case(&save, now).await.map_err(transient)? {
             return Ok(Some(next));
         }
     }
@@ -270,14 +263,50 @@ pub async fn campaign_of(
     tenant: &TenantRow,
     r: &CampaignRef,
 ) -> Result<Campaign, ProcessError> {
-    match state
-        .store
-        .campaign_version(&tenant.id, &r.id, r.version)
-        .await
-        .map_err(transient)?
-    {
-        Some(c) => Ok(c),
-        None => Ok(campaign::default_campaign()),
+    campaign_version(state, &tenant.id, r).await
+}
+
+async fn campaign_version(
+    state: &AppState,
+    tenant_id: &str,
+    r: &CampaignRef,
+) -> Result<Campaign, ProcessError> {
+    let key = (tenant_id.to_string(), r.id.clone(), r.version);
+    let stored = match state.campaigns.get(&key) {
+        Some(c) => c,
+        None => {
+            let c = state
+                .store
+                .campaign_version(tenant_id, &r.id, r.version)
+                .await
+                .map_err(transient)?;
+            state.campaigns.put(key, c.clone());
+            c
+        }
+    };
+    Ok(stored.unwrap_or_else(campaign::default_campaign))
+}
+
+/// Campaign versions read so far, `None` for a reference to the built-in default. A stored version
+/// never changes (an edit is a new version, and a stored "default" never takes the built-in's
+/// version), so entries never go stale; the map is only bounded.
+#[derive(Default)]
+pub struct CampaignCache {
+    entries: std::sync::Mutex<std::collections::HashMap<(String, String, u32), Option<Campaign>>>,
+}
+
+impl CampaignCache {
+    fn get(&self, key: &(String, String, u32)) -> Option<Option<Campaign>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).cloned()
+    }
+
+    fn put(&self, key: (String, String, u32), campaign: Option<Campaign>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= 1_000 {
+            entries.clear();
+        }
+        entries.insert(key, campaign);
     }
 }
 

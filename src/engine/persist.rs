@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::domain::case::{Case, Command, Status, SubState, TimelineEntry};
-use crate::store::cases::{CaseRow, TimelineRow, WorkChange};
+use crate::store::cases::{CaseRow, CaseSave, TimelineRow, WorkChange};
 
 fn snake<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -22,13 +22,35 @@ pub fn timeline_row(t: &TimelineEntry) -> TimelineRow {
     }
 }
 
-/// `pending_ids`: the case's work rows not yet started, as stored before these commands.
-pub fn changes(
+/// The write that records `next` and its `commands` over `row` (stored at `version`; `None` for a new
+/// case), and the ids of the case's work not yet started once it is written. `pending_ids`: those ids
+/// as stored before.
+pub fn case_save(
+    mut row: CaseRow,
+    version: Option<i64>,
+    next: &Case,
+    commands: &[Command],
+    pending_ids: &[String],
+    now: DateTime<Utc>,
+) -> (CaseSave, Vec<String>) {
+    let (timeline, work, live) = changes(next, commands, pending_ids, now);
+    fill_row(&mut row, next);
+    row.version = version.unwrap_or(0) + 1;
+    let save = CaseSave {
+        row,
+        expected_version: version,
+        timeline,
+        work,
+    };
+    (save, live)
+}
+
+fn changes(
     case: &Case,
     commands: &[Command],
     pending_ids: &[String],
     now: DateTime<Utc>,
-) -> (Vec<TimelineRow>, Vec<WorkChange>) {
+) -> (Vec<TimelineRow>, Vec<WorkChange>, Vec<String>) {
     let mut timeline = Vec::new();
     let mut work = Vec::new();
     let mut live: Vec<String> = pending_ids.to_vec();
@@ -125,11 +147,11 @@ pub fn changes(
             Command::Record(t) => timeline.push(timeline_row(t)),
         }
     }
-    (timeline, work)
+    (timeline, work, live)
 }
 
 /// Refreshes the columns the API filters on from the case.
-pub fn fill_row(row: &mut CaseRow, case: &Case) {
+fn fill_row(row: &mut CaseRow, case: &Case) {
     let (status, sub_state) = match &case.status {
         Status::Pending => ("pending", None),
         Status::Open { sub_state } => ("open", Some(sub_state)),

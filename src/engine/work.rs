@@ -1,48 +1,207 @@
 //! Executes scheduled work when its (service) time comes: charge attempts through the processor's API,
 //! timers fed back to the case, and the campaign's end action. Each row is claimed before it runs and
 //! every processor call carries the row's id as its Idempotency-Key, so a re-run never acts twice.
+//!
+//! Work runs in batches (one apalis task each): the rows are claimed in one statement, run
+//! concurrently (at most `work_concurrency` in flight across batches), the charges among them marked
+//! as sent in one commit before any is sent, and every outcome committed in one transaction. Outcomes
+//! whose case changed meanwhile are re-applied one by one.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::future::join_all;
 use secrecy::SecretString;
 
 use crate::app::AppState;
 use crate::domain::campaign::EndAction;
 use crate::domain::case::{
-    AttemptResult, AttemptState, Case, CaseEvent, EventKind, PaidVia, Timer,
+    self, AttemptResult, AttemptState, Case, CaseEvent, EventKind, PaidVia, Timer,
 };
 use crate::domain::network;
 use crate::jobs::process_event::ProcessError;
 use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PauseBehavior, PayResult};
-use crate::store::cases::WorkRow;
+use crate::store::cases::{CaseRow, WorkCommit, WorkFinish, WorkRow};
 use crate::store::tenants::TenantRow;
 
-use super::{feed, transient};
+use super::{campaign_version, feed, persist, transient};
 
 /// Re-sends of an uncertain charge (same key) before the outcome is reported as uncertain.
 const MAX_RUNS: i64 = 6;
 
-/// Runs one work row if it is still queued. Errors are transient (the row is retried later).
-pub async fn execute(state: &AppState, work_id: &str) -> Result<(), ProcessError> {
+/// What one run decided: the event it feeds to its case, if any, and how its row ends.
+struct Effect {
+    work: WorkRow,
+    tenant_id: String,
+    invoice_id: String,
+    event: Option<CaseEvent>,
+    result: String,
+    retry_at: Option<DateTime<Utc>>,
+}
+
+/// A charge cleared to be sent once it is marked as executing.
+struct Charge {
+    work: WorkRow,
+    tenant_id: String,
+    case: Case,
+    creds: Credentials,
+    fingerprint: Option<String>,
+}
+
+// Both variants are large and short-lived (one per row of a batch); boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Done(Effect),
+    Pay(Charge),
+}
+
+fn effect(
+    w: &WorkRow,
+    case: &Case,
+    tenant_id: &str,
+    event: Option<CaseEvent>,
+    result: impl Into<String>,
+    retry_at: Option<DateTime<Utc>>,
+) -> Next {
+    Next::Done(Effect {
+        work: w.clone(),
+        tenant_id: tenant_id.to_string(),
+        invoice_id: case.invoice_id.clone(),
+        event,
+        result: result.into(),
+        retry_at,
+    })
+}
+
+/// Runs the batch's rows that are still queued. Rows whose run fails are released to be retried;
+/// an error is returned only when nothing could be committed (the caller releases the batch).
+pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), ProcessError> {
     let now = state.clock.now();
     let stale = Utc::now()
         - Duration::from_std(state.settings.orphan_timeout).unwrap_or(Duration::seconds(60));
     // `claim_work` compares `updated_at` (service time) with a real-time staleness bound only for
     // rows left running by a crash; with a frozen test clock such rows wait for a restart.
-    let Some(w) = state
+    let claimed = state
         .store
-        .claim_work(work_id, now, stale.min(now - Duration::seconds(60)))
+        .claim_work(ids, now, stale.min(now - Duration::seconds(60)))
         .await
-        .map_err(transient)?
-    else {
+        .map_err(transient)?;
+    if claimed.is_empty() {
         return Ok(());
-    };
-    let Some(row) = state
+    }
+    let case_ids = distinct(claimed.iter().map(|w| w.case_id.clone()));
+    let mut cases: HashMap<String, (CaseRow, Case)> = HashMap::new();
+    for row in state
         .store
-        .case_by_id(&w.case_id)
+        .cases_by_ids(&case_ids)
         .await
         .map_err(transient)?
-    else {
-        return finish(state, &w, "case not found", None).await;
+    {
+        let case: Case = serde_json::from_str(&row.state).map_err(|e| {
+            ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
+        })?;
+        cases.insert(row.id.clone(), (row, case));
+    }
+    // Network limits count every attempt on a card, across cases: read them for the whole batch.
+    let fingerprints = distinct(cases.values().filter_map(|(_, c)| fingerprint(c)));
+    let history = card_histories(state, &fingerprints, now).await?;
+    let prepared = join_all(claimed.into_iter().map(|w| {
+        let case = cases.get(&w.case_id);
+        let history = &history;
+        async move {
+            let _slot = state.work_slots.acquire().await;
+            let id = w.id.clone();
+            (id, prepare(state, w, case, history).await)
+        }
+    }))
+    .await;
+    let mut effects = Vec::new();
+    let mut charges = Vec::new();
+    for (id, next) in prepared {
+        match next {
+            Ok(Next::Done(e)) => effects.push(e),
+            Ok(Next::Pay(c)) => charges.push(c),
+            Err(e) => release(state, &id, &e).await,
+        }
+    }
+    if !charges.is_empty() {
+        let marks: Vec<_> = charges
+            .iter()
+            .map(|c| (c.work.id.clone(), c.fingerprint.clone()))
+            .collect();
+        match state.store.mark_work_executing(&marks, now).await {
+            Ok(()) => {
+                effects.extend(
+                    join_all(charges.into_iter().map(|c| async move {
+                        let _slot = state.work_slots.acquire().await;
+                        pay(state, c).await
+                    }))
+                    .await,
+                );
+            }
+            Err(e) => {
+                let e = transient(e);
+                for c in &charges {
+                    release(state, &c.work.id, &e).await;
+                }
+            }
+        }
+    }
+    commit(state, effects).await
+}
+
+fn fingerprint(case: &Case) -> Option<String> {
+    case.card.as_ref().and_then(|c| c.fingerprint.clone())
+}
+
+/// Charge attempts per card in the window the network limits look at.
+async fn card_histories(
+    state: &AppState,
+    fingerprints: &[String],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Vec<DateTime<Utc>>>, ProcessError> {
+    let mut history: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
+    for (fp, at) in state
+        .store
+        .card_histories(fingerprints, now - Duration::days(31))
+        .await
+        .map_err(transient)?
+    {
+        history.entry(fp).or_default().push(at);
+    }
+    Ok(history)
+}
+
+fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = ids.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+async fn release(state: &AppState, id: &str, e: &ProcessError) {
+    tracing::warn!(work = %id, error = %e, "case work failed; released to run again");
+    if let Err(e) = state.store.release_work(id, state.clock.now()).await {
+        tracing::warn!(work = %id, error = %e, "releasing case work failed; its lease will expire");
+    }
+}
+
+/// Decides one claimed row up to the charge: everything but the `pay` call itself.
+async fn prepare(
+    state: &AppState,
+    w: WorkRow,
+    case: Option<&(CaseRow, Case)>,
+    history: &HashMap<String, Vec<DateTime<Utc>>>,
+) -> Result<Next, ProcessError> {
+    let Some((row, case)) = case else {
+        return Ok(Next::Done(Effect {
+            tenant_id: w.tenant_id.clone(),
+            invoice_id: String::new(),
+            event: None,
+            result: "case not found".into(),
+            retry_at: None,
+            work: w,
+        }));
     };
     let tenant = state
         .tenant_cache
@@ -50,11 +209,9 @@ pub async fn execute(state: &AppState, work_id: &str) -> Result<(), ProcessError
         .await
         .map_err(transient)?
         .ok_or_else(|| ProcessError::Permanent("tenant gone".into()))?;
-    let case: Case =
-        serde_json::from_str(&row.state).map_err(|e| ProcessError::Permanent(e.to_string()))?;
     let detail: serde_json::Value = serde_json::from_str(&w.detail).unwrap_or_default();
     match w.kind.as_str() {
-        "retry" => retry(state, &tenant, &case, &w).await,
+        "retry" => retry(state, &tenant, case, &w, history).await,
         "timer" => {
             let timer: Timer = serde_json::from_value(detail["timer"].clone())
                 .map_err(|e| ProcessError::Permanent(e.to_string()))?;
@@ -63,29 +220,148 @@ pub async fn execute(state: &AppState, work_id: &str) -> Result<(), ProcessError
                 occurred_at: w.due_at,
                 kind: EventKind::TimerFired { timer },
             };
-            feed(state, &tenant, &case.invoice_id, None, &event).await?;
-            finish(state, &w, "fired", None).await
+            Ok(effect(&w, case, &tenant.id, Some(event), "fired", None))
         }
         "end_action" => {
             let action: EndAction = serde_json::from_value(detail["action"].clone())
                 .map_err(|e| ProcessError::Permanent(e.to_string()))?;
-            end_action(state, &tenant, &case, &w, action).await
+            end_action(state, &tenant, case, &w, action).await
         }
         // Emails, SMS and tasks are delivered by the messaging layer; until it exists they are
         // recorded as due so the plan is visible on the case.
-        _ => finish(state, &w, "due (delivery is not configured)", None).await,
+        _ => Ok(effect(
+            &w,
+            case,
+            &tenant.id,
+            None,
+            "due (delivery is not configured)",
+            None,
+        )),
     }
 }
 
-async fn finish(
+/// Commits the batch's effects together; re-applies one by one those whose case moved on.
+async fn commit(state: &AppState, effects: Vec<Effect>) -> Result<(), ProcessError> {
+    if effects.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let items = match plan_commit(state, &effects, now).await {
+        Ok(items) => items,
+        Err(e) => {
+            for eff in &effects {
+                release(state, &eff.work.id, &e).await;
+            }
+            return Ok(());
+        }
+    };
+    let written = match state.store.commit_work(&items, now).await {
+        Ok(w) => w,
+        Err(e) => {
+            let e = transient(e);
+            for eff in &effects {
+                release(state, &eff.work.id, &e).await;
+            }
+            return Ok(());
+        }
+    };
+    for (eff, ok) in effects.iter().zip(written) {
+        if !ok && let Err(e) = apply_alone(state, eff).await {
+            release(state, &eff.work.id, &e).await;
+        }
+    }
+    Ok(())
+}
+
+/// Turns each effect into its write against the cases as stored now. Several effects on one case
+/// chain: each applies to the case as the previous one left it.
+async fn plan_commit(
     state: &AppState,
-    w: &WorkRow,
-    result: &str,
-    retry_at: Option<DateTime<Utc>>,
-) -> Result<(), ProcessError> {
+    effects: &[Effect],
+    now: DateTime<Utc>,
+) -> Result<Vec<WorkCommit>, ProcessError> {
+    let case_ids = distinct(
+        effects
+            .iter()
+            .filter(|e| e.event.is_some())
+            .map(|e| e.work.case_id.clone()),
+    );
+    let store = &state.store;
+    let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
+    for row in store.cases_by_ids(&case_ids).await.map_err(transient)? {
+        let case: Case = serde_json::from_str(&row.state).map_err(|e| {
+            ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
+        })?;
+        current.insert(row.id.clone(), (row, case));
+    }
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    for (case_id, id) in store
+        .pending_work_of_cases(&case_ids)
+        .await
+        .map_err(transient)?
+    {
+        pending.entry(case_id).or_default().push(id);
+    }
+    let fingerprints = distinct(current.values().filter_map(|(_, c)| fingerprint(c)));
+    let history = card_histories(state, &fingerprints, now).await?;
+    let mut items = Vec::with_capacity(effects.len());
+    for eff in effects {
+        let finish = WorkFinish {
+            id: eff.work.id.clone(),
+            result: eff.result.clone(),
+            retry_at: eff.retry_at,
+        };
+        let save = match (&eff.event, current.get(&eff.work.case_id)) {
+            (Some(event), Some((row, case))) => {
+                let campaign = campaign_version(state, &eff.tenant_id, &case.campaign).await?;
+                let mut case = case.clone();
+                if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.as_ref()) {
+                    case.card_history = history.get(fp).cloned().unwrap_or_default();
+                }
+                let (next, commands) = case::apply(&case, event, &campaign, now);
+                if commands.is_empty() && next == case {
+                    None
+                } else {
+                    let ids = pending.get(&row.id).cloned().unwrap_or_default();
+                    let (save, live) = persist::case_save(
+                        row.clone(),
+                        Some(row.version),
+                        &next,
+                        &commands,
+                        &ids,
+                        now,
+                    );
+                    current.insert(row.id.clone(), (save.row.clone(), next));
+                    pending.insert(save.row.id.clone(), live);
+                    Some(save)
+                }
+            }
+            _ => None,
+        };
+        items.push(WorkCommit { save, finish });
+    }
+    Ok(items)
+}
+
+/// The slow path for an effect whose case changed under the batch: feed it alone, then finish.
+async fn apply_alone(state: &AppState, eff: &Effect) -> Result<(), ProcessError> {
+    if let Some(event) = &eff.event {
+        let tenant = state
+            .tenant_cache
+            .get(&state.store, &eff.tenant_id)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| ProcessError::Permanent("tenant gone".into()))?;
+        feed(state, &tenant, &eff.invoice_id, None, event).await?;
+    }
+    let finish = WorkFinish {
+        id: eff.work.id.clone(),
+        result: eff.result.clone(),
+        retry_at: eff.retry_at,
+    };
     state
         .store
-        .finish_work(&w.id, result, retry_at, state.clock.now())
+        .finish_work(&finish, state.clock.now())
         .await
         .map_err(transient)
 }
@@ -110,24 +386,15 @@ fn later(state: &AppState, runs: i64) -> DateTime<Utc> {
     state.clock.now() + Duration::seconds(30 * (1 << runs.clamp(0, 6)))
 }
 
-async fn outcome(
-    state: &AppState,
-    tenant: &TenantRow,
-    case: &Case,
-    w: &WorkRow,
-    result: AttemptResult,
-) -> Result<(), ProcessError> {
-    let event = CaseEvent {
+fn outcome(w: &WorkRow, now: DateTime<Utc>, result: AttemptResult) -> CaseEvent {
+    CaseEvent {
         id: format!("{}/outcome/{}", w.id, w.runs),
-        occurred_at: state.clock.now(),
+        occurred_at: now,
         kind: EventKind::AttemptOutcome {
             attempt_id: w.id.clone(),
             result,
         },
-    };
-    feed(state, tenant, &case.invoice_id, None, &event)
-        .await
-        .map(|_| ())
+    }
 }
 
 async fn retry(
@@ -135,32 +402,23 @@ async fn retry(
     tenant: &TenantRow,
     case: &Case,
     w: &WorkRow,
-) -> Result<(), ProcessError> {
+    history: &HashMap<String, Vec<DateTime<Utc>>>,
+) -> Result<Next, ProcessError> {
+    let t = tenant.id.as_str();
     let planned = case.attempts.iter().any(|a| {
         a.id == w.id && matches!(a.state, AttemptState::Planned | AttemptState::Uncertain)
     });
     if !planned || !case.is_open() {
-        return finish(
-            state,
-            w,
-            "skipped: the case no longer plans this attempt",
-            None,
-        )
-        .await;
+        let note = "skipped: the case no longer plans this attempt";
+        return Ok(effect(w, case, t, None, note, None));
     }
     let creds = credentials(state, tenant)?;
-    let api = &state.processor;
     // Re-read first: an invoice settled elsewhere must close the case, not be charged.
-    let invoice = match api.get_invoice(&creds, &case.invoice_id).await {
+    let invoice = match state.processor.get_invoice(&creds, &case.invoice_id).await {
         Ok(i) => i,
         Err(e) => {
-            return finish(
-                state,
-                w,
-                &format!("invoice unreadable: {e}"),
-                Some(later(state, w.runs)),
-            )
-            .await;
+            let note = format!("invoice unreadable: {e}");
+            return Ok(effect(w, case, t, None, note, Some(later(state, w.runs))));
         }
     };
     let settled = match invoice {
@@ -172,20 +430,15 @@ async fn retry(
         InvoiceState::Uncollectible => Some(EventKind::InvoiceUncollectible),
         _ => None,
     };
+    let now = state.clock.now();
     if let Some(kind) = settled {
         let event = CaseEvent {
             id: format!("{}/settled", w.id),
-            occurred_at: state.clock.now(),
+            occurred_at: now,
             kind,
         };
-        feed(state, tenant, &case.invoice_id, None, &event).await?;
-        return finish(
-            state,
-            w,
-            "not charged: the invoice was already settled",
-            None,
-        )
-        .await;
+        let note = "not charged: the invoice was already settled";
+        return Ok(effect(w, case, t, Some(event), note, None));
     }
     if case
         .attempts
@@ -198,25 +451,24 @@ async fn retry(
             reason: "the outcome stayed uncertain and the invoice is still unpaid".into(),
             not_before: None,
         };
-        outcome(state, tenant, case, w, result).await?;
-        return finish(
-            state,
+        let note = "uncertain attempt resolved: the invoice is still unpaid";
+        return Ok(effect(
             w,
-            "uncertain attempt resolved: the invoice is still unpaid",
+            case,
+            t,
+            Some(outcome(w, now, result)),
+            note,
             None,
-        )
-        .await;
+        ));
     }
-    let now = state.clock.now();
-    let fingerprint = case.card.as_ref().and_then(|c| c.fingerprint.clone());
+    let fingerprint = fingerprint(case);
     if let Some(fp) = &fingerprint {
-        let history = state
-            .store
-            .card_history(fp, now - Duration::days(31))
-            .await
-            .map_err(transient)?;
+        // This attempt's own earlier run (a re-send after a crash) is not another attempt.
         let history: Vec<_> = history
+            .get(fp)
             .into_iter()
+            .flatten()
+            .copied()
             .filter(|t| w.executed_at != Some(*t))
             .collect();
         if let Err(limit) = network::allowed(&history, case.network(), now) {
@@ -228,18 +480,40 @@ async fn retry(
                 reason: format!("{limit:?}"),
                 not_before,
             };
-            outcome(state, tenant, case, w, result).await?;
-            return finish(state, w, "not attempted: card-network limit", None).await;
+            let note = "not attempted: card-network limit";
+            return Ok(effect(
+                w,
+                case,
+                t,
+                Some(outcome(w, now, result)),
+                note,
+                None,
+            ));
         }
     }
-    state
-        .store
-        .mark_work_executing(&w.id, now, fingerprint.as_deref())
-        .await
-        .map_err(transient)?;
-    let paid = api.pay_invoice(&creds, &case.invoice_id, &w.id).await;
-    let (result, note) = match paid {
-        Ok(PayResult::Paid) => (AttemptResult::Succeeded, "paid".to_string()),
+    Ok(Next::Pay(Charge {
+        work: w.clone(),
+        tenant_id: tenant.id.clone(),
+        case: case.clone(),
+        creds,
+        fingerprint,
+    }))
+}
+
+/// Sends a charge marked as executing, with the row's id as its Idempotency-Key.
+async fn pay(state: &AppState, c: Charge) -> Effect {
+    let w = &c.work;
+    let paid = state
+        .processor
+        .pay_invoice(&c.creds, &c.case.invoice_id, &w.id)
+        .await;
+    let now = state.clock.now();
+    let (event, note, retry_at) = match paid {
+        Ok(PayResult::Paid) => (
+            Some(outcome(w, now, AttemptResult::Succeeded)),
+            "paid".to_string(),
+            None,
+        ),
         Ok(PayResult::Declined(d)) => {
             let note = format!(
                 "declined: {}",
@@ -248,48 +522,52 @@ async fn retry(
                     .or(d.failure_code.as_deref())
                     .unwrap_or("card_declined")
             );
-            (
-                AttemptResult::Declined {
-                    decline: super::mapping::decline(&d),
-                },
-                note,
-            )
+            let result = AttemptResult::Declined {
+                decline: super::mapping::decline(&d),
+            };
+            (Some(outcome(w, now, result)), note, None)
         }
         Ok(PayResult::Uncertain { reason, .. })
         | Err(ApiFailure::Transient {
             message: reason, ..
         }) => {
-            // The same attempt is re-sent later with the same key; after that the invoice decides.
             if w.runs < MAX_RUNS {
-                return finish(
-                    state,
-                    w,
-                    &format!("uncertain: {reason}"),
+                // The same attempt is re-sent later with the same key; after that the invoice decides.
+                (
+                    None,
+                    format!("uncertain: {reason}"),
                     Some(later(state, w.runs)),
                 )
-                .await;
+            } else {
+                // Out of re-sends with this key: record the doubt, then come back once more to settle
+                // it by re-reading the invoice before any new key is used.
+                (
+                    Some(outcome(w, now, AttemptResult::Uncertain)),
+                    format!("uncertain: {reason}; the invoice will be re-read"),
+                    Some(later(state, w.runs)),
+                )
             }
-            // Out of re-sends with this key: record the doubt, then come back once more to settle it
-            // by re-reading the invoice before any new key is used.
-            outcome(state, tenant, case, w, AttemptResult::Uncertain).await?;
-            return finish(
-                state,
-                w,
-                &format!("uncertain: {reason}; the invoice will be re-read"),
-                Some(later(state, w.runs)),
-            )
-            .await;
         }
-        Err(ApiFailure::Permanent { message, .. }) => (
-            AttemptResult::NotAttempted {
+        Err(ApiFailure::Permanent { message, .. }) => {
+            let result = AttemptResult::NotAttempted {
                 reason: message.clone(),
                 not_before: None,
-            },
-            format!("refused: {message}"),
-        ),
+            };
+            (
+                Some(outcome(w, now, result)),
+                format!("refused: {message}"),
+                None,
+            )
+        }
     };
-    outcome(state, tenant, case, w, result).await?;
-    finish(state, w, &note, None).await
+    Effect {
+        tenant_id: c.tenant_id,
+        invoice_id: c.case.invoice_id.clone(),
+        event,
+        result: note,
+        retry_at,
+        work: c.work,
+    }
 }
 
 async fn end_action(
@@ -298,7 +576,7 @@ async fn end_action(
     case: &Case,
     w: &WorkRow,
     action: EndAction,
-) -> Result<(), ProcessError> {
+) -> Result<Next, ProcessError> {
     let creds = credentials(state, tenant)?;
     let api = &state.processor;
     let key = w.id.as_str();
@@ -318,19 +596,19 @@ async fn end_action(
         (EndAction::LeavePastDue, _) => Ok(()),
         (_, None) => Ok(()),
     };
-    match done {
-        Ok(()) => finish(state, w, &format!("{action:?} done"), None).await,
-        Err(ApiFailure::Transient { message, .. }) => {
-            finish(
-                state,
-                w,
-                &format!("will retry: {message}"),
-                Some(later(state, w.runs)),
-            )
-            .await
-        }
+    let t = tenant.id.as_str();
+    Ok(match done {
+        Ok(()) => effect(w, case, t, None, format!("{action:?} done"), None),
+        Err(ApiFailure::Transient { message, .. }) => effect(
+            w,
+            case,
+            t,
+            None,
+            format!("will retry: {message}"),
+            Some(later(state, w.runs)),
+        ),
         Err(ApiFailure::Permanent { message, .. }) => {
-            finish(state, w, &format!("refused: {message}"), None).await
+            effect(w, case, t, None, format!("refused: {message}"), None)
         }
-    }
+    })
 }

@@ -79,7 +79,14 @@ async fn put(
     }
     for _ in 0..5 {
         let current = s.store.current_campaigns(&t.id).await?;
-        let next = match current.iter().find(|c| c.id == id) {
+        // Cases opened before the tenant stored any campaign refer to the built-in default at its
+        // version; a first stored "default" must not reuse that version and change those cases.
+        let builtin = campaign::default_campaign();
+        let prev = current
+            .iter()
+            .find(|c| c.id == id)
+            .or((id == builtin.id).then_some(&builtin));
+        let next = match prev {
             Some(prev) => draft.clone().as_new_version_of(prev),
             None => Campaign {
                 version: 1,

@@ -200,7 +200,7 @@ pub fn monitor(state: &AppState) -> Monitor {
         process_event::run
     );
     let w = WorkerSetup {
-        concurrency: settings.work_concurrency,
+        concurrency: work_batches(settings.work_concurrency),
         ..w
     };
     register!(
@@ -224,18 +224,24 @@ struct WorkerSetup {
     instance: std::sync::Arc<str>,
 }
 
-/// The apalis handler for scheduled case work (charges, timers, end actions).
+/// Batches of case work in flight: each batch's rows share the `work_concurrency` slots, so a few
+/// batches keep them busy while one waits on its slowest call.
+pub fn work_batches(work_concurrency: usize) -> usize {
+    (work_concurrency / 4).clamp(2, 8)
+}
+
+/// The apalis handler for scheduled case work (charges, timers, end actions), a batch at a time.
 async fn execute_work(job: ExecuteWork, state: Data<AppState>) -> Result<(), BoxDynError> {
-    match crate::engine::work::execute(&state, &job.work_id).await {
+    match crate::engine::work::execute_batch(&state, &job.work_ids).await {
         Ok(()) => Ok(()),
-        // The row stays claimed; its lease expiry or the next scheduler pass brings it back.
+        // The claim failed: rows it may have claimed come back as pending; the others are still
+        // queued for the task's retry or their lease's expiry.
         Err(e) => {
-            tracing::warn!(work = %job.work_id, error = %e, "case work failed");
-            state
-                .store
-                .release_work(&job.work_id, state.clock.now())
-                .await
-                .map_err(Into::into)
+            tracing::warn!(work = ?job.work_ids, error = %e, "case work failed");
+            for id in &job.work_ids {
+                state.store.release_work(id, state.clock.now()).await?;
+            }
+            Ok(())
         }
     }
 }

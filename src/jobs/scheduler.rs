@@ -12,7 +12,15 @@ use crate::store::StoreError;
 /// Runs until `stop`, enqueueing due work every poll interval.
 pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
-        if let Err(e) = state.store.enqueue_due_work(state.clock.now(), 500).await {
+        if let Err(e) = state
+            .store
+            .enqueue_due_work(
+                state.clock.now(),
+                500,
+                super::work_batches(state.settings.work_concurrency),
+            )
+            .await
+        {
             tracing::warn!(error = %e, "scheduler pass failed; will try again");
         }
         tokio::select! {
@@ -39,7 +47,8 @@ pub async fn advance_to(
             _ => target,
         };
         let _ = state.clock.set(step);
-        state.store.enqueue_due_work(step, 10_000).await?;
+        let runners = super::work_batches(state.settings.work_concurrency);
+        state.store.enqueue_due_work(step, 10_000, runners).await?;
         if wait {
             let t = std::time::Instant::now();
             drain(state).await?;

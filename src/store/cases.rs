@@ -4,16 +4,30 @@
 
 use chrono::{DateTime, Utc};
 
+pub use super::case_writes::{CaseSave, WorkCommit, WorkFinish};
 use super::queue::PushJob;
 use super::{Result, Store, StoreError, dispatch};
 
 /// The queue `ExecuteWork` tasks live on.
 pub const WORK_QUEUE: &str = "dunning::execute_work";
 
-/// The apalis task payload: the work row's id; the row holds everything else.
+/// Most work rows one task carries. A batch is claimed in one statement, its rows run concurrently,
+/// and their outcomes commit in one transaction: per row that is a fraction of a commit instead of
+/// four, which is what bounds the engine's rate.
+pub const WORK_BATCH_MAX: usize = 32;
+
+/// The apalis task payload: a batch of work row ids; the rows hold everything else.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct ExecuteWork {
-    pub work_id: String,
+    pub work_ids: Vec<String>,
+}
+
+/// `$from, $from+1, …` for `n` values: the bind list of an `in (…)` on either backend.
+pub(super) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -124,86 +138,6 @@ impl Store {
         })?)
     }
 
-    /// Saves `row` (insert when `expected_version` is `None`), its timeline entries and work changes in
-    /// one transaction. Returns `false`, changing nothing, when the stored version moved on (or the case
-    /// was inserted by someone else): the caller reloads and re-applies.
-    pub async fn save_case(
-        &self,
-        row: &CaseRow,
-        expected_version: Option<i64>,
-        timeline: &[TimelineRow],
-        work: &[WorkChange],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        dispatch!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let written = match expected_version {
-                None => sqlx::query(
-                    "insert into cases (id, tenant_id, invoice_id, customer_id, customer_email, customer_name,
-                        subscription_id, amount_due, currency, decline_code, status, sub_state, recovered_by,
-                        campaign_id, campaign_version, opened_at, closed_at, state, version, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
-                     on conflict do nothing",
-                )
-                .bind(&row.id).bind(&row.tenant_id).bind(&row.invoice_id).bind(&row.customer_id)
-                .bind(&row.customer_email).bind(&row.customer_name).bind(&row.subscription_id)
-                .bind(row.amount_due).bind(&row.currency).bind(&row.decline_code).bind(&row.status)
-                .bind(&row.sub_state).bind(&row.recovered_by).bind(&row.campaign_id).bind(row.campaign_version)
-                .bind(row.opened_at).bind(row.closed_at).bind(&row.state).bind(row.version).bind(now)
-                .execute(&mut *tx).await?.rows_affected(),
-                Some(v) => sqlx::query(
-                    "update cases set customer_email = $3, customer_name = $4, subscription_id = $5, amount_due = $6,
-                        currency = $7, decline_code = $8, status = $9, sub_state = $10, recovered_by = $11,
-                        opened_at = $12, closed_at = $13, state = $14, version = $15, updated_at = $16
-                     where id = $1 and version = $2",
-                )
-                .bind(&row.id).bind(v).bind(&row.customer_email).bind(&row.customer_name)
-                .bind(&row.subscription_id).bind(row.amount_due).bind(&row.currency).bind(&row.decline_code)
-                .bind(&row.status).bind(&row.sub_state).bind(&row.recovered_by).bind(row.opened_at)
-                .bind(row.closed_at).bind(&row.state).bind(row.version).bind(now)
-                .execute(&mut *tx).await?.rows_affected(),
-            };
-            if written == 0 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            for t in timeline {
-                sqlx::query("insert into case_timeline (case_id, at, kind, detail, created_at) values ($1, $2, $3, $4, $5)")
-                    .bind(&row.id).bind(t.at).bind(&t.kind).bind(&t.detail).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            for w in work {
-                match w {
-                    WorkChange::Upsert { id, kind, due_at, detail, card_fingerprint } => {
-                        sqlx::query(
-                            "insert into case_work (id, tenant_id, case_id, kind, due_at, state, detail, card_fingerprint,
-                                runs, created_at, updated_at)
-                             values ($1, $2, $3, $4, $5, 'pending', $6, $7, 0, $8, $8)
-                             on conflict (id) do update set due_at = excluded.due_at, detail = excluded.detail,
-                                state = 'pending', updated_at = excluded.updated_at
-                             where case_work.state in ('pending', 'queued', 'canceled')",
-                        )
-                        .bind(id).bind(&row.tenant_id).bind(&row.id).bind(*kind).bind(due_at).bind(detail)
-                        .bind(card_fingerprint).bind(now)
-                        .execute(&mut *tx).await?;
-                    }
-                    WorkChange::Cancel { ids } => {
-                        for id in ids {
-                            sqlx::query(
-                                "update case_work set state = 'canceled', updated_at = $2
-                                 where id = $1 and state in ('pending', 'queued')",
-                            )
-                            .bind(id).bind(now)
-                            .execute(&mut *tx).await?;
-                        }
-                    }
-                }
-            }
-            tx.commit().await?;
-            Ok(true)
-        })
-    }
-
     pub async fn timeline(&self, case_id: &str) -> Result<Vec<TimelineRow>> {
         Ok(dispatch!(&self.db, pool => {
             sqlx::query_as("select at, kind, detail from case_timeline where case_id = $1 order by id")
@@ -235,9 +169,54 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Cases by id, in no particular order; missing ids are left out.
+    pub async fn cases_by_ids(&self, ids: &[String]) -> Result<Vec<CaseRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "select {CASE_COLUMNS} from cases where id in ({})",
+            placeholders(1, ids.len())
+        );
+        Ok(dispatch!(&self.db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
+    }
+
+    /// `(case id, work id)` of these cases' work rows that have not started.
+    pub async fn pending_work_of_cases(
+        &self,
+        case_ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        if case_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "select case_id, id from case_work where state in ('pending', 'queued') and case_id in ({})",
+            placeholders(1, case_ids.len())
+        );
+        Ok(dispatch!(&self.db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in case_ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
+    }
+
     /// Moves work that is due by service time `now` to `queued` and pushes its tasks, in one
-    /// transaction. Returns how many rows were queued.
-    pub async fn enqueue_due_work(&self, now: DateTime<Utc>, limit: i64) -> Result<usize> {
+    /// transaction: batches of at most [`WORK_BATCH_MAX`] rows, spread over `runners` tasks when there
+    /// are few. Returns how many rows were queued.
+    pub async fn enqueue_due_work(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        runners: usize,
+    ) -> Result<usize> {
         // Runs every poll interval: the common "nothing due" answer costs one read, no transaction.
         let ids: Vec<(String,)> = dispatch!(&self.db, pool => {
             sqlx::query_as("select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2")
@@ -246,15 +225,25 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
+        let size = ids.len().div_ceil(runners.max(1)).clamp(1, WORK_BATCH_MAX);
         let queued = dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let mut queued = 0;
-            for (id,) in &ids {
-                let n = sqlx::query("update case_work set state = 'queued', updated_at = $2 where id = $1 and state = 'pending'")
-                    .bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-                if n == 1 {
-                    (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_id: id.clone() }, None).await?;
-                    queued += 1;
+            for chunk in ids.chunks(size) {
+                let sql = format!(
+                    "update case_work set state = 'queued', updated_at = $1
+                     where state = 'pending' and id in ({}) returning id",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+                for (id,) in chunk {
+                    q = q.bind(id);
+                }
+                let taken: Vec<(String,)> = q.fetch_all(&mut *tx).await?;
+                if !taken.is_empty() {
+                    queued += taken.len();
+                    let work_ids = taken.into_iter().map(|(id,)| id).collect();
+                    (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_ids }, None).await?;
                 }
             }
             tx.commit().await?;
@@ -283,57 +272,30 @@ impl Store {
         Ok(n)
     }
 
-    /// Takes a queued row for execution; `None` when it was canceled, moved or taken by another run.
-    /// A row left `running` by a crashed process is taken again after `stale_before`.
+    /// Takes queued rows for execution, leaving out any canceled, moved or taken by another run. A
+    /// row left `running` by a crashed process is taken again after `stale_before`.
     pub async fn claim_work(
         &self,
-        id: &str,
+        ids: &[String],
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
-    ) -> Result<Option<WorkRow>> {
+    ) -> Result<Vec<WorkRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
-            "update case_work set state = 'running', runs = runs + 1, updated_at = $2
-             where id = $1 and (state = 'queued' or (state = 'running' and updated_at < $3))
-             returning {WORK_COLUMNS}"
+            "update case_work set state = 'running', runs = runs + 1, updated_at = $1
+             where (state = 'queued' or (state = 'running' and updated_at < $2)) and id in ({})
+             returning {WORK_COLUMNS}",
+            placeholders(3, ids.len())
         );
         Ok(dispatch!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(now).bind(stale_before).fetch_optional(pool).await
-        })?)
-    }
-
-    /// Records that a charge is about to be sent for this attempt (before the call, so a crash after
-    /// it is known to be uncertain rather than forgotten).
-    pub async fn mark_work_executing(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-        card_fingerprint: Option<&str>,
-    ) -> Result<()> {
-        dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set executed_at = coalesce(executed_at, $2), card_fingerprint = coalesce($3, card_fingerprint), updated_at = $2 where id = $1")
-                .bind(id).bind(now).bind(card_fingerprint).execute(pool).await.map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-
-    /// Ends a claimed row: `done` with its result, or back to `pending` at `retry_at` (a transient
-    /// failure that does not use up the step).
-    pub async fn finish_work(
-        &self,
-        id: &str,
-        result: &str,
-        retry_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        dispatch!(&self.db, pool => {
-            match retry_at {
-                None => sqlx::query("update case_work set state = 'done', result = $2, updated_at = $3 where id = $1 and state = 'running'")
-                    .bind(id).bind(result).bind(now).execute(pool).await.map(|r| r.rows_affected()),
-                Some(at) => sqlx::query("update case_work set state = 'pending', result = $2, due_at = $3, updated_at = $4 where id = $1 and state = 'running'")
-                    .bind(id).bind(result).bind(at).bind(now).execute(pool).await.map(|r| r.rows_affected()),
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(stale_before);
+            for id in ids {
+                q = q.bind(id);
             }
-        })?;
-        Ok(())
+            q.fetch_all(pool).await
+        })?)
     }
 
     /// Charge attempts on a card since `since`, across every case and tenant (network retry limits are
@@ -348,6 +310,30 @@ impl Store {
                 .bind(fingerprint).bind(since).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
+    /// [`Store::card_history`] for several cards at once: `(fingerprint, executed_at)`.
+    pub async fn card_histories(
+        &self,
+        fingerprints: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        if fingerprints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "select card_fingerprint, executed_at from case_work
+             where kind = 'retry' and executed_at >= $1 and card_fingerprint in ({})
+             order by executed_at",
+            placeholders(2, fingerprints.len())
+        );
+        Ok(dispatch!(&self.db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(since);
+            for fp in fingerprints {
+                q = q.bind(fp);
+            }
+            q.fetch_all(pool).await
+        })?)
     }
 
     pub async fn list_cases(&self, tenant_id: &str, f: &CaseFilter) -> Result<Vec<CaseRow>> {

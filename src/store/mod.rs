@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 
 pub mod campaigns;
+mod case_writes;
 pub mod cases;
 pub mod events;
 pub mod inbox;

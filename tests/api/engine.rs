@@ -600,6 +600,21 @@ both!(
     campaigns_are_validated_versioned_and_kept_by_open_cases,
     |b| async move {
         let Some(s) = setup(b).await else { return };
+        // A case opened before the tenant stores any campaign runs the built-in default.
+        add_invoice(&s, "in_builtin");
+        let now = s.now().await;
+        s.send(payment_failed("evt_builtin_1", "in_builtin", now))
+            .await;
+        let builtin = json!({"id": "default", "version": 1});
+        assert_eq!(s.case("in_builtin").await["campaign"], builtin);
+        let put_to = |id: &'static str, body: Value| {
+            s.app
+                .client
+                .put(format!("{}/v1/campaigns/{id}", s.app.base))
+                .bearer_auth(&s.key)
+                .json(&body)
+                .send()
+        };
         let put = |body: Value| {
             s.app
                 .client
@@ -643,6 +658,15 @@ both!(
             1,
             "open cases keep their version"
         );
+        // Storing a "default" must not take the built-in's version from under its cases.
+        let own_default: Value = put_to("default", good.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(own_default["version"], 2, "{own_default}");
+        assert_eq!(s.case("in_builtin").await["campaign"], builtin);
         s.app.stop().await;
     }
 );

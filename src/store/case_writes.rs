@@ -1,0 +1,406 @@
+//! Writing cases and the ends of their work: one case's save, or a batch of runs committed together.
+//! Statements are multi-row wherever rows can share one: each statement is a round trip (on SQLite a
+//! hop to its single connection's thread), and that, more than the commit, is what a batch saves.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::cases::{CaseRow, TimelineRow, WorkChange, placeholders};
+use super::{Result, Store, dispatch};
+
+/// Rows per multi-row statement: well under either backend's limit on bind parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// How a finished run leaves its work row: `done` with its result, or back to `pending` at
+/// `retry_at` (a transient failure that does not use up the step).
+#[derive(Debug, Clone)]
+pub struct WorkFinish {
+    pub id: String,
+    pub result: String,
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// A case write: the row (inserted when `expected_version` is `None`), its timeline and work changes.
+#[derive(Debug, Clone)]
+pub struct CaseSave {
+    pub row: CaseRow,
+    pub expected_version: Option<i64>,
+    pub timeline: Vec<TimelineRow>,
+    pub work: Vec<WorkChange>,
+}
+
+/// One run's outcome in a batch commit: its case write, if any, and how its row ends.
+#[derive(Debug, Clone)]
+pub struct WorkCommit {
+    pub save: Option<CaseSave>,
+    pub finish: WorkFinish,
+}
+
+/// A work row to insert, or to move if it has not started.
+struct Upsert<'a> {
+    case: &'a CaseRow,
+    id: &'a str,
+    kind: &'static str,
+    due_at: DateTime<Utc>,
+    detail: &'a str,
+    card_fingerprint: Option<&'a str>,
+}
+
+/// The net effect of the saves' work changes, made in order, as one set of upserts followed by one
+/// set of cancels. Per row: an upsert wins over the changes before it (it revives a canceled row and
+/// moves a pending one); a cancel after the last upsert still applies after it.
+fn net_work<'a>(saves: &[&'a CaseSave]) -> (Vec<Upsert<'a>>, Vec<&'a str>) {
+    let mut order: Vec<&'a str> = Vec::new();
+    let mut net: HashMap<&'a str, (Option<Upsert<'a>>, bool)> = HashMap::new();
+    for save in saves {
+        for change in &save.work {
+            match change {
+                WorkChange::Upsert {
+                    id,
+                    kind,
+                    due_at,
+                    detail,
+                    card_fingerprint,
+                } => {
+                    let up = Upsert {
+                        case: &save.row,
+                        id,
+                        kind,
+                        due_at: *due_at,
+                        detail,
+                        card_fingerprint: card_fingerprint.as_deref(),
+                    };
+                    if net.insert(id, (Some(up), false)).is_none() {
+                        order.push(id);
+                    }
+                }
+                WorkChange::Cancel { ids } => {
+                    for id in ids {
+                        let entry = net.entry(id).or_insert_with(|| {
+                            order.push(id);
+                            (None, false)
+                        });
+                        entry.1 = true;
+                    }
+                }
+            }
+        }
+    }
+    let mut upserts = Vec::new();
+    let mut cancels = Vec::new();
+    for id in order {
+        if let Some((up, cancel)) = net.remove(id) {
+            upserts.extend(up);
+            if cancel {
+                cancels.push(id);
+            }
+        }
+    }
+    (upserts, cancels)
+}
+
+/// Inserts the case or updates it if still at the expected version; `true` when written. A lost
+/// version check writes nothing, so nothing needs undoing.
+macro_rules! write_case_row {
+    ($tx:expr, $save:expr, $now:expr) => {{
+        let save: &CaseSave = $save;
+        let row = &save.row;
+        let now: DateTime<Utc> = $now;
+        let written = match save.expected_version {
+            None => sqlx::query(
+                "insert into cases (id, tenant_id, invoice_id, customer_id, customer_email, customer_name,
+                    subscription_id, amount_due, currency, decline_code, status, sub_state, recovered_by,
+                    campaign_id, campaign_version, opened_at, closed_at, state, version, created_at, updated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20)
+                 on conflict do nothing",
+            )
+            .bind(&row.id).bind(&row.tenant_id).bind(&row.invoice_id).bind(&row.customer_id)
+            .bind(&row.customer_email).bind(&row.customer_name).bind(&row.subscription_id)
+            .bind(row.amount_due).bind(&row.currency).bind(&row.decline_code).bind(&row.status)
+            .bind(&row.sub_state).bind(&row.recovered_by).bind(&row.campaign_id).bind(row.campaign_version)
+            .bind(row.opened_at).bind(row.closed_at).bind(&row.state).bind(row.version).bind(now)
+            .execute(&mut *$tx).await?.rows_affected(),
+            Some(v) => sqlx::query(
+                "update cases set customer_email = $3, customer_name = $4, subscription_id = $5, amount_due = $6,
+                    currency = $7, decline_code = $8, status = $9, sub_state = $10, recovered_by = $11,
+                    opened_at = $12, closed_at = $13, state = $14, version = $15, updated_at = $16
+                 where id = $1 and version = $2",
+            )
+            .bind(&row.id).bind(v).bind(&row.customer_email).bind(&row.customer_name)
+            .bind(&row.subscription_id).bind(row.amount_due).bind(&row.currency).bind(&row.decline_code)
+            .bind(&row.status).bind(&row.sub_state).bind(&row.recovered_by).bind(row.opened_at)
+            .bind(row.closed_at).bind(&row.state).bind(row.version).bind(now)
+            .execute(&mut *$tx).await?.rows_affected(),
+        };
+        written == 1
+    }};
+}
+
+/// Writes the timeline entries and the net work changes of saves whose case rows were written.
+macro_rules! write_case_details {
+    ($tx:expr, $saves:expr, $now:expr) => {{
+        let saves: &[&CaseSave] = $saves;
+        let now: DateTime<Utc> = $now;
+        let timeline: Vec<(&str, &TimelineRow)> = saves
+            .iter()
+            .flat_map(|s| s.timeline.iter().map(|t| (s.row.id.as_str(), t)))
+            .collect();
+        for chunk in timeline.chunks(ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, ${}, $1)", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("insert into case_timeline (case_id, at, kind, detail, created_at) values {values}");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for (case_id, t) in chunk {
+                q = q.bind(*case_id).bind(t.at).bind(&t.kind).bind(&t.detail);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        let (upserts, cancels) = net_work(saves);
+        for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let b = 7 * i + 2;
+                    format!("(${b}, ${}, ${}, ${}, ${}, 'pending', ${}, ${}, 0, $1, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "insert into case_work (id, tenant_id, case_id, kind, due_at, state, detail, card_fingerprint,
+                    runs, created_at, updated_at)
+                 values {values}
+                 on conflict (id) do update set due_at = excluded.due_at, detail = excluded.detail,
+                    state = 'pending', updated_at = excluded.updated_at
+                 where case_work.state in ('pending', 'queued', 'canceled')"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for u in chunk {
+                q = q.bind(u.id).bind(&u.case.tenant_id).bind(&u.case.id).bind(u.kind).bind(u.due_at)
+                    .bind(u.detail).bind(u.card_fingerprint);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        for chunk in cancels.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "update case_work set state = 'canceled', updated_at = $1
+                 where state in ('pending', 'queued') and id in ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Ends claimed rows (those still `running`) as each [`WorkFinish`] says.
+macro_rules! finish_rows {
+    ($tx:expr, $finishes:expr, $now:expr) => {{
+        let finishes: &[&WorkFinish] = $finishes;
+        let now: DateTime<Utc> = $now;
+        let (done, again): (Vec<&WorkFinish>, Vec<&WorkFinish>) =
+            finishes.iter().partition(|f| f.retry_at.is_none());
+        for chunk in done.chunks(ROWS_PER_STATEMENT) {
+            // `update … from (values …)` is spelled differently by the two backends; `case` is not.
+            let sql = format!(
+                "update case_work set state = 'done', updated_at = $1, result = case id {} end
+                 where state = 'running' and id in ({})",
+                (0..chunk.len())
+                    .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                placeholders(2 * chunk.len() + 2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for f in chunk {
+                q = q.bind(&f.id).bind(&f.result);
+            }
+            for f in chunk {
+                q = q.bind(&f.id);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        // Rare (processor trouble): one statement each.
+        for f in again {
+            sqlx::query("update case_work set state = 'pending', result = $2, due_at = $3, updated_at = $4 where id = $1 and state = 'running'")
+                .bind(&f.id).bind(&f.result).bind(f.retry_at).bind(now).execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+impl Store {
+    /// Saves a case (insert when `expected_version` is `None`) with its timeline entries and work
+    /// changes in one transaction. Returns `false`, changing nothing, when the stored version moved
+    /// on (or the case was inserted by someone else): the caller reloads and re-applies.
+    pub async fn save_case(&self, save: &CaseSave, now: DateTime<Utc>) -> Result<bool> {
+        dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            if !write_case_row!(tx, save, now) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            write_case_details!(tx, &[save], now);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Commits a batch of runs in one transaction: each one's case write and the end of its work
+    /// row, except where that case's version moved on (then neither is written). Returns, per item,
+    /// whether it was written; the caller re-applies the others one by one.
+    pub async fn commit_work(&self, items: &[WorkCommit], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let mut written = Vec::with_capacity(items.len());
+            let mut saves = Vec::new();
+            let mut finishes = Vec::new();
+            for item in items {
+                let ok = match &item.save {
+                    Some(save) => write_case_row!(tx, save, now),
+                    None => true,
+                };
+                if ok {
+                    saves.extend(item.save.as_ref());
+                    finishes.push(&item.finish);
+                }
+                written.push(ok);
+            }
+            write_case_details!(tx, &saves, now);
+            finish_rows!(tx, &finishes, now);
+            tx.commit().await?;
+            Ok(written)
+        })
+    }
+
+    /// Ends one claimed row outside a batch.
+    pub async fn finish_work(&self, finish: &WorkFinish, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            finish_rows!(tx, &[finish], now);
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Records that charges are about to be sent for these attempts, each with the card it goes to
+    /// (before the calls, so a crash after it is known to be uncertain rather than forgotten).
+    pub async fn mark_work_executing(
+        &self,
+        rows: &[(String, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "update case_work set executed_at = coalesce(executed_at, $1), updated_at = $1,
+                        card_fingerprint = coalesce(case id {} end, card_fingerprint)
+                     where id in ({})",
+                    (0..chunk.len())
+                        .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    placeholders(2 * chunk.len() + 2, chunk.len())
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                for (id, fingerprint) in chunk {
+                    q = q.bind(id).bind(fingerprint);
+                }
+                for (id, _) in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(work: Vec<WorkChange>) -> CaseSave {
+        let now = Utc::now();
+        CaseSave {
+            row: CaseRow {
+                id: "case".into(),
+                tenant_id: "t".into(),
+                invoice_id: "in".into(),
+                customer_id: "cus".into(),
+                customer_email: None,
+                customer_name: None,
+                subscription_id: None,
+                amount_due: 100,
+                currency: "usd".into(),
+                decline_code: None,
+                status: "open".into(),
+                sub_state: None,
+                recovered_by: None,
+                campaign_id: "default".into(),
+                campaign_version: 1,
+                opened_at: None,
+                closed_at: None,
+                state: String::new(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            },
+            expected_version: Some(0),
+            timeline: Vec::new(),
+            work,
+        }
+    }
+
+    fn up(id: &str, detail: &str) -> WorkChange {
+        WorkChange::Upsert {
+            id: id.into(),
+            kind: "retry",
+            due_at: Utc::now(),
+            detail: detail.into(),
+            card_fingerprint: None,
+        }
+    }
+
+    fn cancel(id: &str) -> WorkChange {
+        WorkChange::Cancel {
+            ids: vec![id.into()],
+        }
+    }
+
+    fn net(saves: &[CaseSave]) -> (Vec<(String, String)>, Vec<String>) {
+        let refs: Vec<&CaseSave> = saves.iter().collect();
+        let (ups, cancels) = net_work(&refs);
+        (
+            ups.iter()
+                .map(|u| (u.id.to_string(), u.detail.to_string()))
+                .collect(),
+            cancels.iter().map(|c| c.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn a_row_changed_by_several_saves_ends_as_the_changes_in_order_would_leave_it() {
+        // Upsert then cancel: the cancel still applies after the upsert.
+        let (ups, cancels) = net(&[save(vec![up("a", "1")]), save(vec![cancel("a")])]);
+        assert_eq!(ups, [("a".into(), "1".into())]);
+        assert_eq!(cancels, ["a"]);
+        // Cancel then upsert: the upsert revives the row; nothing is canceled.
+        let (ups, cancels) = net(&[save(vec![cancel("b")]), save(vec![up("b", "2")])]);
+        assert_eq!(ups, [("b".into(), "2".into())]);
+        assert!(cancels.is_empty());
+        // Two upserts: one row, the later values (one statement cannot touch a row twice).
+        let (ups, _) = net(&[save(vec![up("c", "1"), up("c", "2")])]);
+        assert_eq!(ups, [("c".into(), "2".into())]);
+        // Untouched rows keep their first-seen order.
+        let (ups, cancels) = net(&[save(vec![up("x", "1"), cancel("y"), up("z", "1")])]);
+        let ids: Vec<_> = ups.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["x", "z"]);
+        assert_eq!(cancels, ["y"]);
+    }
+}
