@@ -527,27 +527,15 @@ async fn pay(state: &AppState, c: Charge) -> Effect {
             };
             (Some(outcome(w, now, result)), note, None)
         }
-        Ok(PayResult::Uncertain { reason, .. })
-        | Err(ApiFailure::Transient {
-            message: reason, ..
-        }) => {
-            if w.runs < MAX_RUNS {
-                // The same attempt is re-sent later with the same key; after that the invoice decides.
-                (
-                    None,
-                    format!("uncertain: {reason}"),
-                    Some(later(state, w.runs)),
-                )
-            } else {
-                // Out of re-sends with this key: record the doubt, then come back once more to settle
-                // it by re-reading the invoice before any new key is used.
-                (
-                    Some(outcome(w, now, AttemptResult::Uncertain)),
-                    format!("uncertain: {reason}; the invoice will be re-read"),
-                    Some(later(state, w.runs)),
-                )
-            }
-        }
+        Ok(PayResult::Uncertain {
+            reason,
+            retry_same_key,
+        }) => uncertain(state, w, now, reason, retry_same_key),
+        Err(ApiFailure::Transient {
+            message,
+            should_retry,
+            ..
+        }) => uncertain(state, w, now, message, should_retry != Some(false)),
         Err(ApiFailure::Permanent { message, .. }) => {
             let result = AttemptResult::NotAttempted {
                 reason: message.clone(),
@@ -567,6 +555,30 @@ async fn pay(state: &AppState, c: Charge) -> Effect {
         result: note,
         retry_at,
         work: c.work,
+    }
+}
+
+/// A charge whose outcome is not known: re-sent later with the same key while that can still
+/// change the answer, else recorded as uncertain and settled by re-reading the invoice first.
+fn uncertain(
+    state: &AppState,
+    w: &WorkRow,
+    now: DateTime<Utc>,
+    reason: String,
+    resend: bool,
+) -> (Option<CaseEvent>, String, Option<DateTime<Utc>>) {
+    if resend && w.runs < MAX_RUNS {
+        (
+            None,
+            format!("uncertain: {reason}"),
+            Some(later(state, w.runs)),
+        )
+    } else {
+        (
+            Some(outcome(w, now, AttemptResult::Uncertain)),
+            format!("uncertain: {reason}; the invoice will be re-read"),
+            Some(later(state, w.runs)),
+        )
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -103,6 +103,8 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Answered from the saved response of an earlier request with the same key.
     pub replayed: bool,
+    /// The client's address: requests from one port came over one (reused) connection.
+    pub peer: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +218,7 @@ impl FakeStripe {
         let addr = listener.local_addr().expect("local address");
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).await;
         });
         let base_url = format!("http://{addr}/");
@@ -390,6 +393,7 @@ impl FakeStripe {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -453,6 +457,7 @@ async fn handle(
             body: body.clone(),
             status: answer.status,
             replayed,
+            peer,
         });
         (answer, replayed, delay)
     };

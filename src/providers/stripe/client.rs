@@ -2,21 +2,19 @@
 //!
 //! Every mutating call is sent with `RequestStrategy::Idempotent(key)` and re-sent by this client only
 //! with that same key, a bounded number of times, where that is safe: a connection error, a timeout,
-//! a 429 (or `lock_timeout` / `idempotency_key_in_use`), a 5xx. async-stripe reads Stripe's
-//! `Stripe-Should-Retry` and `Idempotent-Replayed` headers but does not hand them out, so a replayed
-//! (saved) 5xx is recognised by its `request_log_url` — a replay repeats the original request's id, a
-//! fresh execution gets a new one — and `should_retry` is reported as unknown (`None`).
+//! a 429 (or `lock_timeout` / `idempotency_key_in_use`), a 5xx — unless Stripe says otherwise with
+//! `Stripe-Should-Retry`, which decides when present. A saved answer (`Idempotent-Replayed: true`, or
+//! a 5xx repeating the earlier one's `request_log_url`) will not change by re-sending and ends the
+//! retries. Requests go through our own [`Transport`], which reuses connections and reads those
+//! headers.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::DateTime;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 use stripe::StripeRequest;
-use stripe::{ApiErrors, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError};
+use stripe::{ApiErrors, IdempotencyKey, RequestStrategy};
 use stripe_billing::invoice::{MarkUncollectibleInvoice, PayInvoice, RetrieveInvoice};
 use stripe_billing::subscription::{
     CancelSubscription, UpdateSubscription, UpdateSubscriptionPauseCollection,
@@ -28,10 +26,7 @@ use crate::providers::api::{
 };
 use crate::providers::{CardInfo, DeclineInfo};
 
-/// async-stripe's message when a 2xx body does not parse as the typed object (the call took effect).
-const UNREADABLE_SUCCESS: &str = "error deserializing request data";
-/// Clients kept at most; the cache is dropped whole beyond this (it only saves building TLS config).
-const MAX_CACHED_CLIENTS: usize = 256;
+use super::transport::{CallError, Transport};
 
 /// Timeouts and the client's own bounded retries.
 #[derive(Debug, Clone)]
@@ -59,7 +54,8 @@ impl Default for StripeApiConfig {
 /// Stripe's API as the engine uses it. Clients are cached per (secret key, API base).
 pub struct StripeApi {
     config: StripeApiConfig,
-    clients: Mutex<HashMap<[u8; 32], Client>>,
+    /// One connection pool for every tenant's calls.
+    http: reqwest::Client,
 }
 
 impl Default for StripeApi {
@@ -85,8 +81,9 @@ enum Stop {
     UnreadableSuccess,
     /// An error status whose body did not parse: the status and the reason are unknown.
     UnreadableError(String),
-    /// Still failing after the bounded retries. `replayed`: the last two answers were the same saved
-    /// response, so re-sending with this key will not change it.
+    /// Still failing after the bounded retries, or failing in a way re-sending will not change.
+    /// `replayed`: re-sending with this key will not change the answer (Stripe replayed the saved
+    /// answer, or said `Stripe-Should-Retry: false`).
     Exhausted {
         status: Option<u16>,
         message: String,
@@ -100,7 +97,7 @@ impl StripeApi {
     pub fn new(config: StripeApiConfig) -> Self {
         Self {
             config,
-            clients: Mutex::new(HashMap::new()),
+            http: Transport::pool(),
         }
     }
 
@@ -108,38 +105,13 @@ impl StripeApi {
         &self.config
     }
 
-    fn client(&self, c: &Credentials) -> Result<Client, ApiFailure> {
-        let secret = c.secret_key.expose_secret();
-        let base = c.api_base.as_deref().map(|b| {
-            if b.ends_with('/') {
-                b.to_owned()
-            } else {
-                format!("{b}/")
-            }
-        });
-        let mut hasher = Sha256::new();
-        hasher.update(secret.as_bytes());
-        hasher.update([0]);
-        hasher.update(base.as_deref().unwrap_or("").as_bytes());
-        let cache_key: [u8; 32] = hasher.finalize().into();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(client) = clients.get(&cache_key) {
-            return Ok(client.clone());
-        }
-        let mut builder = ClientBuilder::new(secret).timeout(self.config.timeout);
-        if let Some(base) = base {
-            builder = builder.url(base);
-        }
-        let client = builder.build().map_err(|e| ApiFailure::Permanent {
-            status: 0,
-            code: None,
-            message: redact(&format!("invalid Stripe client configuration: {e}"), secret),
-        })?;
-        if clients.len() >= MAX_CACHED_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(cache_key, client.clone());
-        Ok(client)
+    fn client(&self, c: &Credentials) -> Transport {
+        Transport::new(
+            self.http.clone(),
+            c.api_base.as_deref(),
+            c.secret_key.expose_secret(),
+            self.config.timeout,
+        )
     }
 
     fn backoff(&self, retry: u32) -> Duration {
@@ -155,7 +127,7 @@ impl StripeApi {
     async fn send<T, F, Fut>(&self, secret: &str, mut call: F) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, StripeError>>,
+        Fut: Future<Output = Result<T, CallError>>,
     {
         let mut last_log_url: Option<String> = None;
         let mut last = Stop::Exhausted {
@@ -172,13 +144,21 @@ impl StripeApi {
                 Err(err) => err,
             };
             match err {
-                StripeError::Stripe(error, status) => {
-                    if !retryable(status, &error) {
+                CallError::Status {
+                    status,
+                    error: Some(error),
+                    should_retry,
+                    replayed,
+                } => {
+                    // Stripe's header, when sent, decides; otherwise the status and code do.
+                    let resend = should_retry.unwrap_or_else(|| retryable(status, &error));
+                    if !resend && status < 500 && status != 429 {
                         return Err(Stop::Refused { status, error });
                     }
                     let message = describe(status, &error, secret);
                     let log_url = error.request_log_url.clone().filter(|_| status >= 500);
-                    let replayed = log_url.is_some() && log_url == last_log_url;
+                    let replayed =
+                        replayed || (log_url.is_some() && log_url == last_log_url) || !resend;
                     tracing::warn!(status, retry, replayed, "Stripe answered {message}");
                     last = Stop::Exhausted {
                         status: Some(status),
@@ -190,7 +170,16 @@ impl StripeApi {
                     }
                     last_log_url = log_url;
                 }
-                StripeError::Timeout => {
+                CallError::Status {
+                    status,
+                    error: None,
+                    ..
+                } => {
+                    return Err(Stop::UnreadableError(format!(
+                        "HTTP {status} with a body that is not a Stripe error"
+                    )));
+                }
+                CallError::Timeout => {
                     tracing::warn!(retry, "Stripe request timed out");
                     last_log_url = None;
                     last = Stop::Exhausted {
@@ -199,7 +188,7 @@ impl StripeApi {
                         replayed: false,
                     };
                 }
-                StripeError::ClientError(message) => {
+                CallError::Connection(message) => {
                     let message = redact(&format!("connection error: {message}"), secret);
                     tracing::warn!(retry, "Stripe request failed: {message}");
                     last_log_url = None;
@@ -209,13 +198,14 @@ impl StripeApi {
                         replayed: false,
                     };
                 }
-                StripeError::JSONDeserialize(message) if message == UNREADABLE_SUCCESS => {
+                CallError::UnreadableSuccess(message) => {
+                    tracing::warn!(
+                        "Stripe's answer did not parse: {}",
+                        redact(&message, secret)
+                    );
                     return Err(Stop::UnreadableSuccess);
                 }
-                StripeError::JSONDeserialize(message) => {
-                    return Err(Stop::UnreadableError(redact(&message, secret)));
-                }
-                StripeError::ConfigError(message) => {
+                CallError::Config(message) => {
                     return Err(Stop::Config(redact(&message, secret)));
                 }
             }
@@ -228,7 +218,7 @@ impl StripeApi {
         c: &Credentials,
         invoice_id: &str,
     ) -> Result<InvoiceState, ApiFailure> {
-        let client = self.client(c)?;
+        let client = self.client(c);
         let secret = c.secret_key.expose_secret();
         let request = RetrieveInvoice::new(invoice_id);
         let invoice = self
@@ -279,7 +269,7 @@ impl StripeApi {
         idempotency_key: &str,
     ) -> Result<PayResult, ApiFailure> {
         let key = idempotency_key_of(idempotency_key)?;
-        let client = self.client(c)?;
+        let client = self.client(c);
         let secret = c.secret_key.expose_secret();
         let request = PayInvoice::new(invoice_id).off_session(true);
         let result = self
@@ -351,11 +341,11 @@ impl StripeApi {
         call: F,
     ) -> Result<(), ApiFailure>
     where
-        F: Fn(Client, RequestStrategy) -> Fut,
-        Fut: Future<Output = Result<T, StripeError>>,
+        F: Fn(Transport, RequestStrategy) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
     {
         let key = idempotency_key_of(idempotency_key)?;
-        let client = self.client(c)?;
+        let client = self.client(c);
         let secret = c.secret_key.expose_secret();
         self.send(secret, || {
             call(client.clone(), RequestStrategy::Idempotent(key.clone()))

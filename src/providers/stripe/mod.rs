@@ -5,6 +5,7 @@ pub mod client;
 mod events;
 mod payments;
 pub mod signature;
+mod transport;
 mod value;
 
 #[cfg(test)]
