@@ -147,7 +147,7 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
             }
         }
     }
-    commit(state, effects).await
+    commit(state, effects, &cases).await
 }
 
 fn fingerprint(case: &Case) -> Option<String> {
@@ -241,12 +241,17 @@ async fn prepare(
 }
 
 /// Commits the batch's effects together; re-applies one by one those whose case moved on.
-async fn commit(state: &AppState, effects: Vec<Effect>) -> Result<(), ProcessError> {
+/// `loaded`: the batch's cases as read at its start (their parsed state is reused where unchanged).
+async fn commit(
+    state: &AppState,
+    effects: Vec<Effect>,
+    loaded: &HashMap<String, (CaseRow, Case)>,
+) -> Result<(), ProcessError> {
     if effects.is_empty() {
         return Ok(());
     }
     let now = state.clock.now();
-    let items = match plan_commit(state, &effects, now).await {
+    let items = match plan_commit(state, &effects, loaded, now).await {
         Ok(items) => items,
         Err(e) => {
             for eff in &effects {
@@ -278,6 +283,7 @@ async fn commit(state: &AppState, effects: Vec<Effect>) -> Result<(), ProcessErr
 async fn plan_commit(
     state: &AppState,
     effects: &[Effect],
+    loaded: &HashMap<String, (CaseRow, Case)>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WorkCommit>, ProcessError> {
     let case_ids = distinct(
@@ -289,9 +295,13 @@ async fn plan_commit(
     let store = &state.store;
     let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
     for row in store.cases_by_ids(&case_ids).await.map_err(transient)? {
-        let case: Case = serde_json::from_str(&row.state).map_err(|e| {
-            ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
-        })?;
+        // Most cases did not change while the batch ran: parsing their state again is wasted work.
+        let case = match loaded.get(&row.id) {
+            Some((before, case)) if before.version == row.version => case.clone(),
+            _ => serde_json::from_str(&row.state).map_err(|e| {
+                ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
+            })?,
+        };
         current.insert(row.id.clone(), (row, case));
     }
     let mut pending: HashMap<String, Vec<String>> = HashMap::new();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::cases::{CaseRow, TimelineRow, WorkChange, placeholders};
+use super::cases::{CaseRow, LISTED_STATE, TimelineRow, WorkChange, placeholders};
 use super::{Result, Store, dispatch};
 
 /// Rows per multi-row statement: well under either backend's limit on bind parameters.
@@ -185,7 +185,7 @@ macro_rules! write_case_details {
         for chunk in cancels.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "update case_work set state = 'canceled', updated_at = $1
-                 where state in ('pending', 'queued') and id in ({})",
+                 where id in ({}) and {LISTED_STATE} in ('pending', 'queued')",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -208,7 +208,7 @@ macro_rules! finish_rows {
             // `update … from (values …)` is spelled differently by the two backends; `case` is not.
             let sql = format!(
                 "update case_work set state = 'done', updated_at = $1, result = case id {} end
-                 where state = 'running' and id in ({})",
+                 where id in ({}) and {LISTED_STATE} = 'running'",
                 (0..chunk.len())
                     .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
                     .collect::<Vec<_>>()
@@ -232,6 +232,58 @@ macro_rules! finish_rows {
     }};
 }
 
+/// Versioned update of `n` cases in one statement, returning `(id, version)` of those written. Binds:
+/// `$1` = now, then per case its id, expected version and the 13 columns below. The `update … from
+/// (values …)` form is the same on both backends (VALUES columns are `column1…` on both); only
+/// PostgreSQL needs the value types spelled out, and SQLite's `cast` would mangle timestamps.
+fn update_cases_sql(n: usize, postgres: bool) -> String {
+    const TYPES: [&str; 15] = [
+        "text",
+        "bigint",
+        "text",
+        "text",
+        "text",
+        "bigint",
+        "text",
+        "text",
+        "text",
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "bigint",
+    ];
+    let values = (0..n)
+        .map(|i| {
+            let cols = TYPES
+                .iter()
+                .enumerate()
+                .map(|(k, ty)| {
+                    let n = 15 * i + k + 2;
+                    if postgres {
+                        format!("${n}::{ty}")
+                    } else {
+                        format!("${n}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({cols})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "update cases set customer_email = v.column3, customer_name = v.column4, subscription_id = v.column5,
+            amount_due = v.column6, currency = v.column7, decline_code = v.column8, status = v.column9,
+            sub_state = v.column10, recovered_by = v.column11, opened_at = v.column12, closed_at = v.column13,
+            state = v.column14, version = v.column15, updated_at = $1
+         from (values {values}) as v
+         where cases.id = v.column1 and cases.version = v.column2
+         returning cases.id, cases.version"
+    )
+}
+
 impl Store {
     /// Saves a case (insert when `expected_version` is `None`) with its timeline entries and work
     /// changes in one transaction. Returns `false`, changing nothing, when the stored version moved
@@ -253,14 +305,40 @@ impl Store {
     /// row, except where that case's version moved on (then neither is written). Returns, per item,
     /// whether it was written; the caller re-applies the others one by one.
     pub async fn commit_work(&self, items: &[WorkCommit], now: DateTime<Utc>) -> Result<Vec<bool>> {
+        let updates: Vec<&CaseSave> = items
+            .iter()
+            .filter_map(|i| i.save.as_ref())
+            .filter(|s| s.expected_version.is_some())
+            .collect();
+        let sql: Vec<String> = updates
+            .chunks(ROWS_PER_STATEMENT)
+            .map(|chunk| update_cases_sql(chunk.len(), matches!(self.db, super::Db::Postgres(_))))
+            .collect();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
+            // Updates (the usual case) in one statement per chunk; a case that two items of the batch
+            // both change is written by the first only (the second's version check fails), and the
+            // caller re-applies the second alone.
+            let mut updated: Vec<(String, i64)> = Vec::new();
+            for (chunk, sql) in updates.chunks(ROWS_PER_STATEMENT).zip(&sql) {
+                let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str())).bind(now);
+                for save in chunk {
+                    let row = &save.row;
+                    q = q.bind(&row.id).bind(save.expected_version).bind(&row.customer_email)
+                        .bind(&row.customer_name).bind(&row.subscription_id).bind(row.amount_due)
+                        .bind(&row.currency).bind(&row.decline_code).bind(&row.status).bind(&row.sub_state)
+                        .bind(&row.recovered_by).bind(row.opened_at).bind(row.closed_at).bind(&row.state)
+                        .bind(row.version);
+                }
+                updated.extend(q.fetch_all(&mut *tx).await?);
+            }
             let mut written = Vec::with_capacity(items.len());
             let mut saves = Vec::new();
             let mut finishes = Vec::new();
             for item in items {
                 let ok = match &item.save {
-                    Some(save) => write_case_row!(tx, save, now),
+                    Some(save) if save.expected_version.is_none() => write_case_row!(tx, save, now),
+                    Some(save) => updated.contains(&(save.row.id.clone(), save.row.version)),
                     None => true,
                 };
                 if ok {

@@ -22,6 +22,12 @@ pub struct ExecuteWork {
     pub work_ids: Vec<String>,
 }
 
+/// `state` in statements that name their rows by id. PostgreSQL's planner, with statistics that lag a
+/// queue's churn, ANDed the primary key with a bitmap of *every* row in that state from the
+/// `(state, due_at)` index (tens of thousands of pending rows); as an expression the column is
+/// no index's, and the rows are found by id alone.
+pub(super) const LISTED_STATE: &str = "(state || '')";
+
 /// `$from, $from+1, …` for `n` values: the bind list of an `in (…)` on either backend.
 pub(super) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -232,7 +238,7 @@ impl Store {
             for chunk in ids.chunks(size) {
                 let sql = format!(
                     "update case_work set state = 'queued', updated_at = $1
-                     where state = 'pending' and id in ({}) returning id",
+                     where id in ({}) and {LISTED_STATE} = 'pending' returning id",
                     placeholders(2, chunk.len())
                 );
                 let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -285,7 +291,7 @@ impl Store {
         }
         let sql = format!(
             "update case_work set state = 'running', runs = runs + 1, updated_at = $1
-             where (state = 'queued' or (state = 'running' and updated_at < $2)) and id in ({})
+             where id in ({}) and ({LISTED_STATE} = 'queued' or ({LISTED_STATE} = 'running' and updated_at < $2))
              returning {WORK_COLUMNS}",
             placeholders(3, ids.len())
         );
