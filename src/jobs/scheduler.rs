@@ -75,7 +75,10 @@ async fn drain(state: &AppState) -> Result<(), StoreError> {
     let mut best = state.store.work_in_flight().await?;
     let mut last_progress = tokio::time::Instant::now();
     while best > 0 && last_progress.elapsed() < STALL {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Each look is a count in the database the workers are using: look less often while much is
+        // left, often near the end so the next step starts promptly.
+        let pause = if best > 64 { 50 } else { 10 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
         let n = state.store.work_in_flight().await?;
         if n < best {
             best = n;

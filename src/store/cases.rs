@@ -23,9 +23,9 @@ pub struct ExecuteWork {
 }
 
 /// `state` in statements that name their rows by id. PostgreSQL's planner, with statistics that lag a
-/// queue's churn, ANDed the primary key with a bitmap of *every* row in that state from the
-/// `(state, due_at)` index (tens of thousands of pending rows); as an expression the column is
-/// no index's, and the rows are found by id alone.
+/// queue's churn, ANDed the primary key with a bitmap of *every* row in that state from an index on
+/// `state` (tens of thousands of pending rows); as an expression the column is no index's, and the rows
+/// are found by id alone.
 pub(super) const LISTED_STATE: &str = "(state || '')";
 
 /// `$from, $from+1, …` for `n` values: the bind list of an `in (…)` on either backend.
