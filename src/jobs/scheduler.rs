@@ -48,11 +48,12 @@ pub async fn advance_to(
         };
         let _ = state.clock.set(step);
         let runners = super::work_batches(state.settings.work_concurrency);
-        state.store.enqueue_due_work(step, 10_000, runners).await?;
+        let queued = state.store.enqueue_due_work(step, 10_000, runners).await?;
         if wait {
             let t = std::time::Instant::now();
             drain(state).await?;
             drained += t.elapsed();
+            tracing::debug!(%step, queued, took = ?t.elapsed(), "clock step drained");
         }
         if step >= target
             && state

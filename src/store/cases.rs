@@ -214,9 +214,9 @@ impl Store {
         })?)
     }
 
-    /// Moves work that is due by service time `now` to `queued` and pushes its tasks, in one
-    /// transaction: batches of at most [`WORK_BATCH_MAX`] rows, spread over `runners` tasks when there
-    /// are few. Returns how many rows were queued.
+    /// Moves work that is due by service time `now` to `queued` and pushes its tasks (a row and its
+    /// task in the same transaction): batches of at most [`WORK_BATCH_MAX`] rows, spread over
+    /// `runners` tasks when there are few. Returns how many rows were queued.
     pub async fn enqueue_due_work(
         &self,
         now: DateTime<Utc>,
@@ -232,31 +232,36 @@ impl Store {
             return Ok(0);
         }
         let size = ids.len().div_ceil(runners.max(1)).clamp(1, WORK_BATCH_MAX);
-        let queued = dispatch!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let mut queued = 0;
-            for chunk in ids.chunks(size) {
-                let sql = format!(
-                    "update case_work set state = 'queued', updated_at = $1
-                     where id in ({}) and {LISTED_STATE} = 'pending' returning id",
-                    placeholders(2, chunk.len())
-                );
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
-                for (id,) in chunk {
-                    q = q.bind(id);
+        let mut queued = 0;
+        // A few batches per transaction: workers start on the first ones while the rest are queued.
+        for group in ids.chunks(size * 8) {
+            let n = dispatch!(&self.db, pool => {
+                let mut tx = pool.begin().await?;
+                let mut n = 0;
+                for chunk in group.chunks(size) {
+                    let sql = format!(
+                        "update case_work set state = 'queued', updated_at = $1
+                         where id in ({}) and {LISTED_STATE} = 'pending' returning id",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
+                    for (id,) in chunk {
+                        q = q.bind(id);
+                    }
+                    let taken: Vec<(String,)> = q.fetch_all(&mut *tx).await?;
+                    if !taken.is_empty() {
+                        n += taken.len();
+                        let work_ids = taken.into_iter().map(|(id,)| id).collect();
+                        (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_ids }, None).await?;
+                    }
                 }
-                let taken: Vec<(String,)> = q.fetch_all(&mut *tx).await?;
-                if !taken.is_empty() {
-                    queued += taken.len();
-                    let work_ids = taken.into_iter().map(|(id,)| id).collect();
-                    (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_ids }, None).await?;
-                }
+                tx.commit().await?;
+                Ok::<usize, StoreError>(n)
+            })?;
+            if n > 0 {
+                self.tasks_pushed();
             }
-            tx.commit().await?;
-            Ok::<usize, StoreError>(queued)
-        })?;
-        if queued > 0 {
-            self.tasks_pushed();
+            queued += n;
         }
         Ok(queued)
     }
