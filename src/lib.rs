@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod email;
 pub mod engine;
 pub mod http;
 pub mod jobs;
