@@ -39,6 +39,8 @@ pub struct AppState {
     pub campaigns: Arc<crate::engine::CampaignCache>,
     /// Bounds the case work in flight (mostly processor calls) to `work_concurrency`.
     pub work_slots: Arc<tokio::sync::Semaphore>,
+    /// Where customer emails go (`DUNNING_EMAIL`).
+    pub mailer: Arc<crate::email::transport::Mailer>,
     pub admin_token_hash: Arc<str>,
     pub health: Arc<WorkerHealth>,
     /// Makes worker names unique per process start, as apalis requires.
@@ -102,6 +104,10 @@ impl Application {
             tenant_cache: Arc::new(TenantCache::default()),
             campaigns: Arc::default(),
             work_slots: Arc::new(tokio::sync::Semaphore::new(settings.work_concurrency)),
+            mailer: Arc::new(
+                crate::email::transport::Mailer::from_setting(&settings.email)
+                    .map_err(anyhow::Error::msg)?,
+            ),
             store,
             keys,
             settings: Arc::new(settings),

@@ -24,7 +24,11 @@ pub struct Settings {
     /// Key material for encrypting processor secrets and signing links; generated on first run if unset.
     pub secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
-    pub email: String,
+    /// `log`, `smtp[s]://…` or an HTTP API URL; may carry credentials, hence secret.
+    pub email: SecretString,
+    /// The sender of customer emails; the tenant's name is its display name and its support address
+    /// the Reply-To.
+    pub email_from: String,
     pub stripe: Option<StripeShortcut>,
     pub test_clock: bool,
     pub role: Role,
@@ -88,6 +92,7 @@ const KEYS: &[&str] = &[
     "secret",
     "admin_token",
     "email",
+    "email_from",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "stripe_api_base",
@@ -188,6 +193,14 @@ impl Settings {
                 "expected log, smtp://user:pass@host:port or an HTTP email API URL",
             ));
         }
+        let email = SecretString::from(email);
+        let email_from = get("email_from").unwrap_or("dunning@localhost").to_string();
+        if email_from.parse::<lettre::Address>().is_err() {
+            return Err(invalid(
+                "DUNNING_EMAIL_FROM",
+                "expected an email address such as billing@example.com",
+            ));
+        }
         let stripe = match (get("stripe_secret_key"), get("stripe_webhook_secret")) {
             (Some(k), Some(w)) => Some(StripeShortcut {
                 secret_key: SecretString::from(k.to_string()),
@@ -234,6 +247,7 @@ impl Settings {
             secret,
             admin_token,
             email,
+            email_from,
             stripe,
             test_clock: parse_or(get("test_clock"), "test_clock", "false", "true or false")?,
             role,

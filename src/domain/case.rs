@@ -122,6 +122,14 @@ impl Case {
         })
     }
 
+    /// When the campaign's end action is due: the campaign's length from the first failure, in the
+    /// case's time zone, moved by the time the case was held. `None` before the case opens.
+    pub fn campaign_deadline(&self, campaign: &super::campaign::Campaign) -> Option<DateTime<Utc>> {
+        self.opened_at?;
+        let (tz, _) = super::calendar::resolve_zone(self.time_zone.as_deref());
+        Some(super::case_plan::deadline(self, campaign, tz))
+    }
+
     /// True when the card changed after the latest failure: its decline no longer applies.
     pub fn card_changed(&self) -> bool {
         match (self.card_updated_at, self.latest_failure()) {

@@ -235,6 +235,11 @@ pub enum EventKind {
     PromiseToPay {
         until: DateTime<Utc>,
     },
+    /// A message to the customer went out, or could not: recorded on the timeline, nothing else.
+    Message {
+        step_id: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,6 +287,7 @@ pub enum TimelineKind {
     OutcomeRevised,
     Warning,
     Ignored,
+    Message,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

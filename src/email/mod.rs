@@ -10,8 +10,10 @@ use crate::domain::money::Money;
 
 mod copy;
 pub mod format;
+pub mod links;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 
 /// The locales messages are written in; any other falls back to English.
 pub const LOCALES: [&str; 5] = ["en", "fr", "nl", "de", "es"];
@@ -57,6 +59,24 @@ impl Message {
             2 => Message::Reminder,
             3 => Message::Firm,
             _ => Message::Final,
+        }
+    }
+
+    /// The message a campaign's email step sends for `case`: the level's, unless the latest decline
+    /// asks something else of the customer (a new card, or their bank's confirmation) and the card
+    /// has not changed since.
+    pub fn for_step(case: &crate::domain::case::Case, level: u8) -> Message {
+        use crate::domain::decline::{CustomerAction, DeclineClass};
+        let class = case
+            .latest_failure()
+            .filter(|_| !case.card_changed())
+            .map(|f| f.classification.class);
+        match class {
+            Some(DeclineClass::Hard) => Message::UpdateCard,
+            Some(DeclineClass::NeedsCustomer(CustomerAction::Authentication)) => {
+                Message::ConfirmPayment
+            }
+            _ => Message::for_level(level),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::store::events::EventRow;
 use crate::store::tenants::TenantRow;
 
 pub mod mapping;
+mod messaging;
 mod persist;
 pub mod work;
 

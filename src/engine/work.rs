@@ -227,7 +227,13 @@ async fn prepare(
                 .map_err(|e| ProcessError::Permanent(e.to_string()))?;
             end_action(state, &tenant, case, &w, action).await
         }
-        // Emails, SMS and tasks are delivered by the messaging layer; until it exists they are
+        "email" => {
+            let level = detail["level"].as_u64().unwrap_or(1).min(9) as u8;
+            let (event, result, retry_at) =
+                super::messaging::email(state, &tenant, row, case, &w, level).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        // SMS and tasks are delivered by the messaging layer as it grows; until then they are
         // recorded as due so the plan is visible on the case.
         _ => Ok(effect(
             &w,
@@ -376,7 +382,10 @@ async fn apply_alone(state: &AppState, eff: &Effect) -> Result<(), ProcessError>
         .map_err(transient)
 }
 
-fn credentials(state: &AppState, tenant: &TenantRow) -> Result<Credentials, ProcessError> {
+pub(super) fn credentials(
+    state: &AppState,
+    tenant: &TenantRow,
+) -> Result<Credentials, ProcessError> {
     let enc = tenant
         .stripe_secret_key_enc
         .as_deref()

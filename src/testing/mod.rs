@@ -3,7 +3,9 @@
 //!
 //! - [`fake_stripe`]: a fake Stripe API over real HTTP that keeps invoices and subscriptions, decides
 //!   each payment from a script and emulates idempotency keys.
+//! - [`smtp`]: a real SMTP server that keeps what it receives (not a mock of the sending code).
 
 pub mod fake_stripe;
+pub mod smtp;
 
 pub use self::fake_stripe::{FakeStripe, InvoiceStatus, Outcome, RecordedRequest};

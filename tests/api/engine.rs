@@ -12,17 +12,17 @@ use crate::helpers::*;
 
 const CUSTOMER: &str = "cus_S2pQ7LmVt9KdE4";
 
-struct Setup {
-    app: TestApp,
-    stripe: FakeStripe,
-    key: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) stripe: FakeStripe,
+    pub(crate) key: String,
 }
 
 async fn setup(b: Backend) -> Option<Setup> {
     setup_with(b, &[]).await
 }
 
-async fn setup_with(b: Backend, overrides: &[(&str, &str)]) -> Option<Setup> {
+pub(crate) async fn setup_with(b: Backend, overrides: &[(&str, &str)]) -> Option<Setup> {
     let app = TestApp::spawn_engine(b, overrides).await?;
     let (stripe, base) = FakeStripe::start().await;
     let r = app
@@ -43,12 +43,12 @@ async fn setup_with(b: Backend, overrides: &[(&str, &str)]) -> Option<Setup> {
 }
 
 impl Setup {
-    async fn now(&self) -> DateTime<Utc> {
+    pub(crate) async fn now(&self) -> DateTime<Utc> {
         let (_, v) = self.app.get("/v1/admin/clock", ADMIN_TOKEN).await;
         v["now"].as_str().unwrap().parse().unwrap()
     }
 
-    async fn advance_days(&self, days: i64) {
+    pub(crate) async fn advance_days(&self, days: i64) {
         let r = self
             .app
             .client
@@ -62,7 +62,7 @@ impl Setup {
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
 
-    async fn send(&self, body: Value) {
+    pub(crate) async fn send(&self, body: Value) {
         let bytes = serde_json::to_vec(&body).unwrap();
         let r = self.app.deliver("acme", &bytes, WHSEC).await;
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
@@ -74,7 +74,7 @@ impl Setup {
         assert_eq!(e["status"], "processed");
     }
 
-    async fn case(&self, invoice: &str) -> Value {
+    pub(crate) async fn case(&self, invoice: &str) -> Value {
         let (_, list) = self
             .app
             .get(&format!("/v1/cases?invoice_id={invoice}"), &self.key)
@@ -97,7 +97,7 @@ impl Setup {
 }
 
 /// An `invoice.payment_failed` for `invoice`, created at `at`, from the repository's fixture.
-fn payment_failed(event_id: &str, invoice: &str, at: DateTime<Utc>) -> Value {
+pub(crate) fn payment_failed(event_id: &str, invoice: &str, at: DateTime<Utc>) -> Value {
     let mut v: Value = serde_json::from_slice(&fixture("invoice.payment_failed.json")).unwrap();
     v["id"] = json!(event_id);
     v["created"] = json!(at.timestamp());
@@ -108,7 +108,7 @@ fn payment_failed(event_id: &str, invoice: &str, at: DateTime<Utc>) -> Value {
     v
 }
 
-fn invoice_event(
+pub(crate) fn invoice_event(
     kind: &str,
     event_id: &str,
     invoice: &str,
@@ -143,7 +143,7 @@ fn charge_failed(
     v
 }
 
-fn add_invoice(s: &Setup, invoice: &str) {
+pub(crate) fn add_invoice(s: &Setup, invoice: &str) {
     s.stripe.add_invoice(
         invoice,
         CUSTOMER,

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod email;
 mod engine;
 mod ops;
 mod queue;

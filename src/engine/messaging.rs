@@ -1,0 +1,222 @@
+//! Carries out a campaign's email step: checks that the message is still wanted and welcome (case
+//! open, invoice unpaid, customer's daytime, weekly touch cap), renders it, records it in the outbox
+//! and hands it to the transport. The outbox makes the step send at most once.
+
+use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
+
+use crate::app::AppState;
+use crate::domain::calendar::{local_to_utc, resolve_zone};
+use crate::domain::case::{Case, CaseEvent, EventKind, PaidVia};
+use crate::email::links::{self, LinkTarget};
+use crate::email::transport::{Envelope, SendError};
+use crate::email::{self, Context, Message};
+use crate::jobs::process_event::ProcessError;
+use crate::providers::api::InvoiceState;
+use crate::store::cases::{CaseRow, WorkRow};
+use crate::store::messages::{Claim, NewMessage};
+use crate::store::tenants::TenantRow;
+use crate::tenants::{Branding, Support};
+
+use super::{campaign_version, transient};
+
+/// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
+const QUIET_FROM: u32 = 20;
+const QUIET_UNTIL: u32 = 8;
+const SEND_AT: u32 = 9;
+/// Messages to one customer in 7 days, across all their cases.
+const WEEKLY_TOUCH_CAP: i64 = 3;
+
+/// How the step ended: an event for the case's timeline, the work row's result, and when to come
+/// back (a postponed or retried step).
+pub(super) type StepEnd = (Option<CaseEvent>, String, Option<DateTime<Utc>>);
+
+fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
+    Some(CaseEvent {
+        id: format!("{}/message/{}", w.id, w.runs),
+        occurred_at: at,
+        kind: EventKind::Message {
+            step_id: w.id.clone(),
+            detail,
+        },
+    })
+}
+
+/// The next `SEND_AT` o'clock in `tz` strictly after `now`'s local date if `now` is in the evening,
+/// else today.
+fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    let local = now.with_timezone(&tz);
+    let day = if local.hour() >= QUIET_FROM {
+        local.date_naive() + Duration::days(1)
+    } else {
+        local.date_naive()
+    };
+    local_to_utc(
+        tz,
+        day.and_time(NaiveTime::from_hms_opt(SEND_AT, 0, 0).expect("valid")),
+    )
+}
+
+pub(super) async fn email(
+    state: &AppState,
+    tenant: &TenantRow,
+    row: &CaseRow,
+    case: &Case,
+    w: &WorkRow,
+    level: u8,
+) -> Result<StepEnd, ProcessError> {
+    let now = state.clock.now();
+    if !case.is_open() {
+        return Ok((None, "not sent: the case is closed".into(), None));
+    }
+    let Some(to) = row.customer_email.clone().filter(|e| !e.trim().is_empty()) else {
+        let detail = "email not sent: the customer has no email address".to_string();
+        return Ok((note(w, now, detail.clone()), detail, None));
+    };
+    let (tz, _) = resolve_zone(
+        case.time_zone
+            .as_deref()
+            .or(Some(tenant.time_zone.as_str())),
+    );
+    let hour = now.with_timezone(&tz).hour();
+    if !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
+        let at = next_daytime(now, tz);
+        return Ok((None, format!("postponed to {at}: quiet hours"), Some(at)));
+    }
+    let sent = state
+        .store
+        .messages_sent_to(&tenant.id, &case.customer_id, now - Duration::days(7))
+        .await
+        .map_err(transient)?;
+    if sent >= WEEKLY_TOUCH_CAP {
+        let at = next_daytime(now + Duration::days(1), tz);
+        let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
+        return Ok((None, why, Some(at)));
+    }
+    // Just before sending: a payment that arrived meanwhile settles the case instead.
+    let creds = super::work::credentials(state, tenant)?;
+    match state.processor.get_invoice(&creds, &case.invoice_id).await {
+        Ok(InvoiceState::Paid) => {
+            let event = CaseEvent {
+                id: format!("{}/settled", w.id),
+                occurred_at: now,
+                kind: EventKind::InvoicePaid {
+                    attempt_id: None,
+                    via: PaidVia::Unknown,
+                },
+            };
+            return Ok((Some(event), "not sent: the invoice is paid".into(), None));
+        }
+        Ok(InvoiceState::Void | InvoiceState::Uncollectible) => {
+            return Ok((None, "not sent: the invoice is closed".into(), None));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let at = now + Duration::minutes(15);
+            return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
+        }
+    }
+    let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
+    let message = Message::for_step(case, level);
+    let branding: Branding = serde_json::from_str(&tenant.branding).unwrap_or_default();
+    let support: Support = serde_json::from_str(&tenant.support).unwrap_or_default();
+    let token = links::sign(
+        state.keys.link_signing_key(),
+        &LinkTarget {
+            tenant_id: tenant.id.clone(),
+            case_id: case.id.clone(),
+            expires_at: now + Duration::days(links::LINK_TTL_DAYS),
+        },
+    );
+    let locale = tenant.locale.clone();
+    let ctx = Context {
+        locale: locale.clone(),
+        company: branding.name.clone().unwrap_or_else(|| tenant.name.clone()),
+        logo_url: branding.logo_url,
+        color: branding.primary_color,
+        support_email: support.email.clone(),
+        support_phone: support.phone,
+        address: support.address,
+        customer_name: row.customer_name.clone(),
+        amount: case.amount.clone(),
+        link: format!(
+            "{}/update/{token}",
+            state.settings.public_url.trim_end_matches('/')
+        ),
+        deadline: case
+            .campaign_deadline(&campaign)
+            .map(|d| d.with_timezone(&tz).date_naive()),
+    };
+    let rendered = match email::render(message, &ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            let detail = format!("email not sent: {e}");
+            return Ok((note(w, now, detail.clone()), detail, None));
+        }
+    };
+    let outgoing = NewMessage {
+        id: w.id.clone(),
+        tenant_id: tenant.id.clone(),
+        case_id: case.id.clone(),
+        customer_id: case.customer_id.clone(),
+        kind: message.as_str().into(),
+        to_address: to.clone(),
+        locale,
+        subject: rendered.subject.clone(),
+        body_text: rendered.text.clone(),
+        body_html: rendered.html.clone(),
+        transport: state.mailer.name().into(),
+    };
+    match state
+        .store
+        .claim_message(&outgoing, now)
+        .await
+        .map_err(transient)?
+    {
+        Claim::Send => {}
+        Claim::Settled(status) => {
+            return Ok((
+                None,
+                format!("not sent again: the message is {status}"),
+                None,
+            ));
+        }
+    }
+    let envelope = Envelope {
+        id: w.id.clone(),
+        from_name: ctx.company.clone(),
+        from_address: state.settings.email_from.clone(),
+        reply_to: support.email,
+        to: to.clone(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    };
+    let (status, error, end) = match state.mailer.send(&envelope).await {
+        Ok(()) => {
+            let detail = format!("{} email sent to {to}", message.as_str());
+            ("sent", None, (note(w, now, detail), "sent".into(), None))
+        }
+        Err(SendError::Transient(e)) => {
+            let at = now + Duration::minutes(10 * (1 << w.runs.clamp(0, 6)));
+            (
+                "retry",
+                Some(e.clone()),
+                (None, format!("will retry: {e}"), Some(at)),
+            )
+        }
+        Err(SendError::Permanent(e)) => {
+            let detail = format!("{} email to {to} failed: {e}", message.as_str());
+            (
+                "failed",
+                Some(e),
+                (note(w, now, detail.clone()), detail, None),
+            )
+        }
+    };
+    state
+        .store
+        .finish_message(&w.id, status, error.as_deref(), state.clock.now())
+        .await
+        .map_err(transient)?;
+    Ok(end)
+}

@@ -1,0 +1,131 @@
+//! The outbox: a message is a row (`sending`) before the transport sees it and is marked after, so a
+//! campaign step never sends twice. A row found still `sending` belongs to a run that died mid-send:
+//! it may have gone out, so it becomes `unknown` and is not sent again.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, dispatch};
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The campaign step's work id.
+    pub id: String,
+    pub tenant_id: String,
+    pub case_id: String,
+    pub customer_id: String,
+    pub kind: String,
+    pub to_address: String,
+    pub locale: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub transport: String,
+}
+
+/// What claiming a message for sending found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// New, or back after a transient failure: send it now.
+    Send,
+    /// Already sent, failed for good, or of unknown fate: do not send.
+    Settled(String),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct MessageRow {
+    pub id: String,
+    pub kind: String,
+    pub to_address: String,
+    pub locale: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Records `m` as being sent, unless its step already has a message: then a `sending` one (a run
+    /// that died mid-send) becomes `unknown`, and a `retry` one is taken for another try.
+    pub async fn claim_message(&self, m: &NewMessage, now: DateTime<Utc>) -> Result<Claim> {
+        dispatch!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
+                    body_text, body_html, transport, status, attempts, created_at, updated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, $12)
+                 on conflict (id) do nothing",
+            )
+            .bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
+            .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text).bind(&m.body_html)
+            .bind(&m.transport).bind(now)
+            .execute(&mut *tx).await?.rows_affected();
+            let claim = if inserted == 1 {
+                Claim::Send
+            } else {
+                let (status,): (String,) = sqlx::query_as("select status from messages where id = $1")
+                    .bind(&m.id).fetch_one(&mut *tx).await?;
+                match status.as_str() {
+                    "retry" => {
+                        sqlx::query("update messages set status = 'sending', attempts = attempts + 1, updated_at = $2 where id = $1")
+                            .bind(&m.id).bind(now).execute(&mut *tx).await?;
+                        Claim::Send
+                    }
+                    "sending" => {
+                        sqlx::query("update messages set status = 'unknown', error = 'a run stopped while sending; not sent again', updated_at = $2 where id = $1")
+                            .bind(&m.id).bind(now).execute(&mut *tx).await?;
+                        Claim::Settled("unknown".into())
+                    }
+                    other => Claim::Settled(other.to_string()),
+                }
+            };
+            tx.commit().await?;
+            Ok(claim)
+        })
+    }
+
+    /// Records how sending ended: `sent`, `failed` (permanent) or `retry` (try again later).
+    pub async fn finish_message(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        dispatch!(&self.db, pool => {
+            sqlx::query(
+                "update messages set status = $2, error = $3, updated_at = $4,
+                    sent_at = case when $2 = 'sent' then $4 else sent_at end
+                 where id = $1",
+            )
+            .bind(id).bind(status).bind(error).bind(now).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Messages sent to a customer since `since` (touch caps count across all their cases).
+    pub async fn messages_sent_to(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        let (n,): (i64,) = dispatch!(&self.db, pool => {
+            sqlx::query_as("select count(*) from messages where tenant_id = $1 and customer_id = $2 and sent_at >= $3")
+                .bind(tenant_id).bind(customer_id).bind(since).fetch_one(pool).await
+        })?;
+        Ok(n)
+    }
+
+    /// A case's messages, oldest first.
+    pub async fn messages_of_case(&self, case_id: &str) -> Result<Vec<MessageRow>> {
+        Ok(dispatch!(&self.db, pool => {
+            sqlx::query_as(
+                "select id, kind, to_address, locale, subject, status, attempts, error, created_at, sent_at
+                 from messages where case_id = $1 order by created_at, id",
+            )
+            .bind(case_id).fetch_all(pool).await
+        })?)
+    }
+}
