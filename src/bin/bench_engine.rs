@@ -100,6 +100,8 @@ struct Report {
     campaign_secs: f64,
     fake: FakeStats,
     statuses: BTreeMap<String, i64>,
+    /// Outbox rows by status (emails rendered and handed to the `log` transport).
+    messages: BTreeMap<String, i64>,
     rss_before_open_kb: u64,
     rss_after_open_kb: u64,
     hwm_end_kb: u64,
@@ -227,6 +229,12 @@ async fn backlog(state: &AppState) -> anyhow::Result<i64> {
     Ok(n)
 }
 
+async fn message_statuses(state: &AppState) -> anyhow::Result<BTreeMap<String, i64>> {
+    let rows: Vec<(String, i64)> = on_pool!(&state.store.db, pool => sqlx::query_as(
+        "select status, count(*) from messages group by status").fetch_all(pool).await)?;
+    Ok(rows.into_iter().collect())
+}
+
 async fn statuses(state: &AppState) -> anyhow::Result<BTreeMap<String, i64>> {
     let rows: Vec<(String, i64)> = on_pool!(&state.store.db, pool => sqlx::query_as(
         "select status, count(*) from cases group by status").fetch_all(pool).await)?;
@@ -285,9 +293,12 @@ async fn campaign(
         .post(format!("{base}/v1/tenants"))
         .bearer_auth(ADMIN_TOKEN)
         .json(
+            // Real contact details, so every email step renders and goes through the outbox
+            // (`DUNNING_EMAIL=log`: logged, not sent).
             &json!({"id": TENANT, "name": "Benchmark", "time_zone": "UTC", "mode": "manage",
             "stripe": {"secret_key": "sk_test_bench_engine", "webhook_secrets": [WHSEC],
-                       "api_base": fake.base}}),
+                       "api_base": fake.base},
+            "support": {"email": "billing@bench.example", "address": "1 Bench Street, Testville"}}),
         )
         .send()
         .await?;
@@ -434,6 +445,7 @@ async fn campaign(
     });
     let fake_stats = fake.stats().await?;
     let statuses = statuses(&state).await?;
+    let messages = message_statuses(&state).await?;
     println!(
         "      done in {campaign_secs:.1} s: {} pay executions, cases {:?}",
         fake_stats.pay_executions, statuses
@@ -454,6 +466,7 @@ async fn campaign(
         campaign_secs,
         fake: fake_stats,
         statuses,
+        messages,
         rss_before_open_kb,
         rss_after_open_kb,
         hwm_end_kb,
@@ -503,6 +516,7 @@ fn print_report(r: &Report) {
         r.fake.subscription_requests,
         r.fake.requests_total
     );
+    println!("      emails through the outbox: {:?}", r.messages);
     println!(
         "      attempts executed/s              {:>9.1} /s        (c)/(b) = {:.1} %  (target ≥ 25 %)  {}",
         r.attempts_per_sec(),

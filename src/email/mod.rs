@@ -141,6 +141,10 @@ pub enum RenderError {
 
 const DEFAULT_COLOR: &str = "#1a73e8";
 
+/// Parsed once: building the environment parses both templates.
+static ENVIRONMENT: std::sync::LazyLock<Environment<'static>> =
+    std::sync::LazyLock::new(environment);
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
@@ -230,9 +234,9 @@ pub fn render(message: Message, ctx: &Context) -> Result<Rendered, RenderError> 
         support_phone => &ctx.support_phone,
         address,
     };
-    let env = environment();
     let render = |name: &str| {
-        env.get_template(name)
+        ENVIRONMENT
+            .get_template(name)
             .and_then(|t| t.render(&vars))
             .map_err(|e| RenderError::Template(e.to_string()))
     };
