@@ -39,6 +39,9 @@ pub struct AppState {
     pub campaigns: Arc<crate::engine::CampaignCache>,
     /// Bounds the case work in flight (mostly processor calls) to `work_concurrency`.
     pub work_slots: Arc<tokio::sync::Semaphore>,
+    /// Held by a scheduler pass and by a test-clock advance, so that a pass never queues work at the
+    /// old time while the clock is being moved.
+    pub scheduling: Arc<tokio::sync::Mutex<()>>,
     /// Where customer emails go (`DUNNING_EMAIL`).
     pub mailer: Arc<crate::email::transport::Mailer>,
     pub admin_token_hash: Arc<str>,
@@ -104,6 +107,7 @@ impl Application {
             tenant_cache: Arc::new(TenantCache::default()),
             campaigns: Arc::default(),
             work_slots: Arc::new(tokio::sync::Semaphore::new(settings.work_concurrency)),
+            scheduling: Arc::default(),
             mailer: Arc::new(
                 crate::email::transport::Mailer::from_setting(&settings.email)
                     .map_err(anyhow::Error::msg)?,

@@ -12,6 +12,7 @@ use crate::store::StoreError;
 /// Runs until `stop`, enqueueing due work every poll interval.
 pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
+        let pass = state.scheduling.lock().await;
         if let Err(e) = state
             .store
             .enqueue_due_work(
@@ -23,6 +24,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         {
             tracing::warn!(error = %e, "scheduler pass failed; will try again");
         }
+        drop(pass);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(state.settings.queue_poll) => {}
@@ -40,6 +42,12 @@ pub async fn advance_to(
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let mut drained = Duration::ZERO;
+    // No background pass while the clock moves; work a pass already queued finishes at the time it
+    // was due, before the first jump.
+    let _no_pass = state.scheduling.lock().await;
+    if wait {
+        drain(state).await?;
+    }
     for steps in 1..=100_000 {
         let next = state.store.next_due_work().await?;
         let step = match next {
