@@ -72,6 +72,15 @@ pub(super) async fn email(
         let detail = "email not sent: the customer has no email address".to_string();
         return Ok((note(w, now, detail.clone()), detail, None));
     };
+    if state
+        .store
+        .address_refused(&tenant.id, &to)
+        .await
+        .map_err(transient)?
+    {
+        let detail = format!("email not sent: {to} refused an earlier message for good");
+        return Ok((note(w, now, detail.clone()), detail, None));
+    }
     let (tz, _) = resolve_zone(
         case.time_zone
             .as_deref()

@@ -110,18 +110,18 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
         let history = &history;
         async move {
             let _slot = state.work_slots.acquire().await;
-            let id = w.id.clone();
-            (id, prepare(state, w, case, history).await)
+            let (id, runs) = (w.id.clone(), w.runs);
+            (id, runs, prepare(state, w, case, history).await)
         }
     }))
     .await;
     let mut effects = Vec::new();
     let mut charges = Vec::new();
-    for (id, next) in prepared {
+    for (id, runs, next) in prepared {
         match next {
             Ok(Next::Done(e)) => effects.push(e),
             Ok(Next::Pay(c)) => charges.push(c),
-            Err(e) => release(state, &id, &e).await,
+            Err(e) => release(state, &id, runs, &e).await,
         }
     }
     if !charges.is_empty() {
@@ -142,7 +142,7 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
             Err(e) => {
                 let e = transient(e);
                 for c in &charges {
-                    release(state, &c.work.id, &e).await;
+                    release(state, &c.work.id, c.work.runs, &e).await;
                 }
             }
         }
@@ -179,9 +179,12 @@ fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
     v
 }
 
-async fn release(state: &AppState, id: &str, e: &ProcessError) {
-    tracing::warn!(work = %id, error = %e, "case work failed; released to run again");
-    if let Err(e) = state.store.release_work(id, state.clock.now()).await {
+/// Puts a row whose run failed back as pending, after a backoff: an error that persists (a bug, a
+/// database problem) must not turn into a loop that re-runs the row as fast as it can.
+async fn release(state: &AppState, id: &str, runs: i64, e: &ProcessError) {
+    let at = later(state, runs);
+    tracing::warn!(work = %id, error = %e, retry_at = %at, "case work failed; released to run again");
+    if let Err(e) = state.store.release_work(id, at, state.clock.now()).await {
         tracing::warn!(work = %id, error = %e, "releasing case work failed; its lease will expire");
     }
 }
@@ -261,7 +264,7 @@ async fn commit(
         Ok(items) => items,
         Err(e) => {
             for eff in &effects {
-                release(state, &eff.work.id, &e).await;
+                release(state, &eff.work.id, eff.work.runs, &e).await;
             }
             return Ok(());
         }
@@ -271,14 +274,14 @@ async fn commit(
         Err(e) => {
             let e = transient(e);
             for eff in &effects {
-                release(state, &eff.work.id, &e).await;
+                release(state, &eff.work.id, eff.work.runs, &e).await;
             }
             return Ok(());
         }
     };
     for (eff, ok) in effects.iter().zip(written) {
         if !ok && let Err(e) = apply_alone(state, eff).await {
-            release(state, &eff.work.id, &e).await;
+            release(state, &eff.work.id, eff.work.runs, &e).await;
         }
     }
     Ok(())

@@ -234,12 +234,16 @@ pub fn work_batches(work_concurrency: usize) -> usize {
 async fn execute_work(job: ExecuteWork, state: Data<AppState>) -> Result<(), BoxDynError> {
     match crate::engine::work::execute_batch(&state, &job.work_ids).await {
         Ok(()) => Ok(()),
-        // The claim failed: rows it may have claimed come back as pending; the others are still
-        // queued for the task's retry or their lease's expiry.
+        // The claim failed (the database is in trouble): the batch's rows go back to pending a
+        // little later, for a later pass to queue again. Left queued, nothing would pick them up.
         Err(e) => {
             tracing::warn!(work = ?job.work_ids, error = %e, "case work failed");
+            let now = state.clock.now();
             for id in &job.work_ids {
-                state.store.release_work(id, state.clock.now()).await?;
+                state
+                    .store
+                    .release_work(id, now + chrono::Duration::seconds(30), now)
+                    .await?;
             }
             Ok(())
         }

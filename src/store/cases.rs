@@ -372,11 +372,17 @@ impl Store {
 }
 
 impl Store {
-    /// Returns a claimed row whose run failed to `pending`, due now, for the scheduler to pick up.
-    pub async fn release_work(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Returns a queued or claimed row whose run failed to `pending`, due at `due_at`, for a later
+    /// scheduler pass.
+    pub async fn release_work(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set state = 'pending', due_at = $2, updated_at = $2 where id = $1 and state = 'running'")
-                .bind(id).bind(now).execute(pool).await.map(|r| r.rows_affected())
+            sqlx::query("update case_work set state = 'pending', due_at = $2, updated_at = $3 where id = $1 and state in ('queued', 'running')")
+                .bind(id).bind(due_at).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
     }

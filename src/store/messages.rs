@@ -118,6 +118,15 @@ impl Store {
         Ok(n)
     }
 
+    /// True when a message to `address` failed for good (a refused mailbox): no more are sent to it.
+    pub async fn address_refused(&self, tenant_id: &str, address: &str) -> Result<bool> {
+        let row: Option<(String,)> = dispatch!(&self.db, pool => {
+            sqlx::query_as("select id from messages where tenant_id = $1 and to_address = $2 and status = 'failed' limit 1")
+                .bind(tenant_id).bind(address).fetch_optional(pool).await
+        })?;
+        Ok(row.is_some())
+    }
+
     /// A case's messages, oldest first.
     pub async fn messages_of_case(&self, case_id: &str) -> Result<Vec<MessageRow>> {
         Ok(dispatch!(&self.db, pool => {

@@ -139,6 +139,10 @@ both!(
         };
         smtp.refuse("jenny.rosen@example.com", "550 5.1.1 no such mailbox");
         add_invoice(&s, "in_bad");
+        s.stripe.script_pay(
+            "in_bad",
+            vec![Outcome::decline("card_declined", Some("do_not_honor")); 8],
+        );
         let now = s.now().await;
         s.send(payment_failed("evt_bad_1", "in_bad", now)).await;
         s.advance_days(1).await;
@@ -156,6 +160,27 @@ both!(
             detail.contains("failed") && detail.contains("550"),
             "{detail}"
         );
+        // Later steps do not try that address again.
+        s.advance_days(30).await;
+        assert!(smtp.received().is_empty());
+        let c = s.case("in_bad").await;
+        let notes: Vec<&str> = c["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["kind"] == "message")
+            .map(|t| t["detail"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            notes.iter().filter(|d| d.contains("550")).count(),
+            1,
+            "{notes:?}"
+        );
+        let skipped = notes
+            .iter()
+            .filter(|d| d.contains("refused an earlier message"))
+            .count();
+        assert!(skipped >= 2, "{notes:?}");
         s.app.stop().await;
     }
 );

@@ -73,3 +73,105 @@ both!(durability_is_set_on_every_connection, |b| async move {
     store.close().await;
     drop_db(db).await;
 });
+
+both!(
+    an_outbox_message_is_sent_at_most_once_even_after_a_crash_mid_send,
+    |b| async move {
+        use dunning::store::messages::{Claim, NewMessage};
+        let Some(db) = TestDb::new(b).await else {
+            return;
+        };
+        let store = Store::connect(&db.url, 4).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = chrono::Utc::now();
+        let mut tenant = dunning::tenants::new_row(now, "key_outbox_test_0001");
+        tenant.id = "acme".into();
+        tenant.name = "Acme".into();
+        store.insert_tenant(&tenant).await.unwrap();
+        let message = |id: &str| NewMessage {
+            id: id.into(),
+            tenant_id: "acme".into(),
+            case_id: "case_1".into(),
+            customer_id: "cus_1".into(),
+            kind: "failed".into(),
+            to_address: "jenny@example.com".into(),
+            locale: "en".into(),
+            subject: "Your payment didn't go through".into(),
+            body_text: "…".into(),
+            body_html: "<p>…</p>".into(),
+            transport: "smtp".into(),
+        };
+        // Claimed, then the process dies before recording the outcome: it may have gone out, so
+        // no later run sends it again.
+        let crashed = message("case_1/step/0");
+        assert_eq!(
+            store.claim_message(&crashed, now).await.unwrap(),
+            Claim::Send
+        );
+        for _ in 0..2 {
+            assert_eq!(
+                store.claim_message(&crashed, now).await.unwrap(),
+                Claim::Settled("unknown".into())
+            );
+        }
+        // A deferral is tried again, once sent never again, and counted for the touch cap.
+        let deferred = message("case_1/step/1");
+        assert_eq!(
+            store.claim_message(&deferred, now).await.unwrap(),
+            Claim::Send
+        );
+        store
+            .finish_message(&deferred.id, "retry", Some("451 try later"), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_message(&deferred, now).await.unwrap(),
+            Claim::Send
+        );
+        store
+            .finish_message(&deferred.id, "sent", None, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_message(&deferred, now).await.unwrap(),
+            Claim::Settled("sent".into())
+        );
+        let since = now - chrono::Duration::days(7);
+        assert_eq!(
+            store
+                .messages_sent_to("acme", "cus_1", since)
+                .await
+                .unwrap(),
+            1
+        );
+        // A refusal for good blocks the address.
+        assert!(
+            !store
+                .address_refused("acme", "jenny@example.com")
+                .await
+                .unwrap()
+        );
+        let refused = message("case_1/step/2");
+        store.claim_message(&refused, now).await.unwrap();
+        store
+            .finish_message(&refused.id, "failed", Some("550 no such mailbox"), now)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .address_refused("acme", "jenny@example.com")
+                .await
+                .unwrap()
+        );
+        let kept: Vec<String> = store
+            .messages_of_case("case_1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.status)
+            .collect();
+        assert_eq!(kept, ["unknown", "sent", "failed"]);
+        store.close().await;
+        drop_db(db).await;
+    }
+);
