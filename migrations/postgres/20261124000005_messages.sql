@@ -25,4 +25,4 @@ create table messages (
 create index messages_customer_sent on messages (tenant_id, customer_id, sent_at);
 create index messages_case on messages (case_id);
 -- An address that refused a message for good gets no more.
-create index messages_address on messages (tenant_id, to_address, status);
+create index messages_address on messages (to_address, status);
