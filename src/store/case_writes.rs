@@ -1,6 +1,9 @@
 //! Writing cases and the ends of their work: one case's save, or a batch of runs committed together.
 //! Statements are multi-row wherever rows can share one: each statement is a round trip (on SQLite a
 //! hop to its single connection's thread), and that, more than the commit, is what a batch saves.
+//! Their text varies with the number of rows, so they are not kept in sqlx's per-connection
+//! statement cache (`persistent(false)`): up to 100 large prepared statements per connection showed
+//! as memory that grew over a long run.
 
 use std::collections::HashMap;
 
@@ -152,7 +155,7 @@ macro_rules! write_case_details {
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("insert into case_timeline (case_id, at, kind, detail, created_at) values {values}");
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for (case_id, t) in chunk {
                 q = q.bind(*case_id).bind(t.at).bind(&t.kind).bind(&t.detail);
             }
@@ -175,7 +178,7 @@ macro_rules! write_case_details {
                     state = 'pending', updated_at = excluded.updated_at
                  where case_work.state in ('pending', 'queued', 'canceled')"
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for u in chunk {
                 q = q.bind(u.id).bind(&u.case.tenant_id).bind(&u.case.id).bind(u.kind).bind(u.due_at)
                     .bind(u.detail).bind(u.card_fingerprint);
@@ -188,7 +191,7 @@ macro_rules! write_case_details {
                  where id in ({}) and {LISTED_STATE} in ('pending', 'queued')",
                 placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -215,7 +218,7 @@ macro_rules! finish_rows {
                     .join(" "),
                 placeholders(2 * chunk.len() + 2, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for f in chunk {
                 q = q.bind(&f.id).bind(&f.result);
             }
@@ -321,7 +324,9 @@ impl Store {
             // caller re-applies the second alone.
             let mut updated: Vec<(String, i64)> = Vec::new();
             for (chunk, sql) in updates.chunks(ROWS_PER_STATEMENT).zip(&sql) {
-                let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str())).bind(now);
+                let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
+                    .persistent(false)
+                    .bind(now);
                 for save in chunk {
                     let row = &save.row;
                     q = q.bind(&row.id).bind(save.expected_version).bind(&row.customer_email)
@@ -384,7 +389,7 @@ impl Store {
                         .join(" "),
                     placeholders(2 * chunk.len() + 2, chunk.len())
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
                 for (id, fingerprint) in chunk {
                     q = q.bind(id).bind(fingerprint);
                 }
