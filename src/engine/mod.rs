@@ -142,17 +142,14 @@ pub async fn feed(
                 None => return Ok(None),
             },
         };
-        let campaign = campaign_of(state, tenant, &case.campaign).await?;
+        let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
         let mut case = case;
         if let Some(seed) = seed {
             fill_gaps(&mut row, &mut case, seed);
         }
-        if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.clone()) {
-            case.card_history = state
-                .store
-                .card_history(&fp, now - Duration::days(31))
-                .await
-                .map_err(transient)?;
+        if let Some(fp) = fingerprint(&case) {
+            let mut history = card_histories(state, std::slice::from_ref(&fp), now).await?;
+            case.card_history = history.remove(&fp).unwrap_or_default();
         }
         let (next, commands) = case::apply(&case, event, &campaign, now);
         if commands.is_empty() && version.is_some() && next == case {
@@ -259,14 +256,6 @@ async fn open(
 }
 
 /// The campaign at the version the case started with (editing a campaign never moves open cases).
-pub async fn campaign_of(
-    state: &AppState,
-    tenant: &TenantRow,
-    r: &CampaignRef,
-) -> Result<Campaign, ProcessError> {
-    campaign_version(state, &tenant.id, r).await
-}
-
 async fn campaign_version(
     state: &AppState,
     tenant_id: &str,
@@ -309,6 +298,31 @@ impl CampaignCache {
         }
         entries.insert(key, campaign);
     }
+}
+
+/// The window network retry limits look back over.
+const NETWORK_WINDOW_DAYS: i64 = 31;
+
+fn fingerprint(case: &Case) -> Option<String> {
+    case.card.as_ref().and_then(|c| c.fingerprint.clone())
+}
+
+/// Charge attempts per card, across cases and tenants, in the window the network limits look at.
+async fn card_histories(
+    state: &AppState,
+    fingerprints: &[String],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashMap<String, Vec<DateTime<Utc>>>, ProcessError> {
+    let mut history: std::collections::HashMap<String, Vec<DateTime<Utc>>> = Default::default();
+    for (fp, at) in state
+        .store
+        .card_histories(fingerprints, now - Duration::days(NETWORK_WINDOW_DAYS))
+        .await
+        .map_err(transient)?
+    {
+        history.entry(fp).or_default().push(at);
+    }
+    Ok(history)
 }
 
 /// A case opened from a payment event lacks what only the invoice carries; take it when it comes.

@@ -24,7 +24,7 @@ use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PauseBehavior
 use crate::store::cases::{CaseRow, WorkCommit, WorkFinish, WorkRow};
 use crate::store::tenants::TenantRow;
 
-use super::{campaign_version, feed, persist, transient};
+use super::{campaign_version, card_histories, feed, fingerprint, persist, transient};
 
 /// Re-sends of an uncertain charge (same key) before the outcome is reported as uncertain.
 const MAX_RUNS: i64 = 6;
@@ -53,6 +53,16 @@ struct Charge {
 enum Next {
     Done(Effect),
     Pay(Charge),
+}
+
+impl Effect {
+    fn finish(&self) -> WorkFinish {
+        WorkFinish {
+            id: self.work.id.clone(),
+            result: self.result.clone(),
+            retry_at: self.retry_at,
+        }
+    }
 }
 
 fn effect(
@@ -148,28 +158,6 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
         }
     }
     commit(state, effects, &cases).await
-}
-
-fn fingerprint(case: &Case) -> Option<String> {
-    case.card.as_ref().and_then(|c| c.fingerprint.clone())
-}
-
-/// Charge attempts per card in the window the network limits look at.
-async fn card_histories(
-    state: &AppState,
-    fingerprints: &[String],
-    now: DateTime<Utc>,
-) -> Result<HashMap<String, Vec<DateTime<Utc>>>, ProcessError> {
-    let mut history: HashMap<String, Vec<DateTime<Utc>>> = HashMap::new();
-    for (fp, at) in state
-        .store
-        .card_histories(fingerprints, now - Duration::days(31))
-        .await
-        .map_err(transient)?
-    {
-        history.entry(fp).or_default().push(at);
-    }
-    Ok(history)
 }
 
 fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
@@ -325,11 +313,7 @@ async fn plan_commit(
     let history = card_histories(state, &fingerprints, now).await?;
     let mut items = Vec::with_capacity(effects.len());
     for eff in effects {
-        let finish = WorkFinish {
-            id: eff.work.id.clone(),
-            result: eff.result.clone(),
-            retry_at: eff.retry_at,
-        };
+        let finish = eff.finish();
         let save = match (&eff.event, current.get(&eff.work.case_id)) {
             (Some(event), Some((row, case))) => {
                 let campaign = campaign_version(state, &eff.tenant_id, &case.campaign).await?;
@@ -373,14 +357,9 @@ async fn apply_alone(state: &AppState, eff: &Effect) -> Result<(), ProcessError>
             .ok_or_else(|| ProcessError::Permanent("tenant gone".into()))?;
         feed(state, &tenant, &eff.invoice_id, None, event).await?;
     }
-    let finish = WorkFinish {
-        id: eff.work.id.clone(),
-        result: eff.result.clone(),
-        retry_at: eff.retry_at,
-    };
     state
         .store
-        .finish_work(&finish, state.clock.now())
+        .finish_work(&eff.finish(), state.clock.now())
         .await
         .map_err(transient)
 }

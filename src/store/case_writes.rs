@@ -40,6 +40,16 @@ pub struct WorkCommit {
     pub finish: WorkFinish,
 }
 
+/// The arms of `case id when $2 then $3 when $4 then $5 … end` for `n` rows: a value per row in one
+/// statement, spelled the same on both backends (unlike `update … from (values …)` with casts).
+/// Binds: `(id, value)` pairs from `$2`; the statement's `id in (…)` list follows at `$(2n+2)`.
+fn per_id_arms(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A work row to insert, or to move if it has not started.
 struct Upsert<'a> {
     case: &'a CaseRow,
@@ -208,14 +218,10 @@ macro_rules! finish_rows {
         let (done, again): (Vec<&WorkFinish>, Vec<&WorkFinish>) =
             finishes.iter().partition(|f| f.retry_at.is_none());
         for chunk in done.chunks(ROWS_PER_STATEMENT) {
-            // `update … from (values …)` is spelled differently by the two backends; `case` is not.
             let sql = format!(
                 "update case_work set state = 'done', updated_at = $1, result = case id {} end
                  where id in ({}) and {LISTED_STATE} = 'running'",
-                (0..chunk.len())
-                    .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                per_id_arms(chunk.len()),
                 placeholders(2 * chunk.len() + 2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
@@ -383,10 +389,7 @@ impl Store {
                     "update case_work set executed_at = coalesce(executed_at, $1), updated_at = $1,
                         card_fingerprint = coalesce(case id {} end, card_fingerprint)
                      where id in ({})",
-                    (0..chunk.len())
-                        .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    per_id_arms(chunk.len()),
                     placeholders(2 * chunk.len() + 2, chunk.len())
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);

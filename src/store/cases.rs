@@ -309,21 +309,8 @@ impl Store {
         })?)
     }
 
-    /// Charge attempts on a card since `since`, across every case and tenant (network retry limits are
-    /// per card).
-    pub async fn card_history(
-        &self,
-        fingerprint: &str,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<DateTime<Utc>>> {
-        let rows: Vec<(DateTime<Utc>,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as("select executed_at from case_work where card_fingerprint = $1 and kind = 'retry' and executed_at >= $2 order by executed_at")
-                .bind(fingerprint).bind(since).fetch_all(pool).await
-        })?;
-        Ok(rows.into_iter().map(|(t,)| t).collect())
-    }
-
-    /// [`Store::card_history`] for several cards at once: `(fingerprint, executed_at)`.
+    /// Charge attempts on these cards since `since`, across every case and tenant (network retry limits
+    /// are per card): `(fingerprint, executed_at)`.
     pub async fn card_histories(
         &self,
         fingerprints: &[String],
