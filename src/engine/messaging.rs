@@ -6,12 +6,11 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
 use crate::app::AppState;
 use crate::domain::calendar::{local_to_utc, resolve_zone};
-use crate::domain::case::{Case, CaseEvent, EventKind, PaidVia};
+use crate::domain::case::{Case, CaseEvent, EventKind};
 use crate::email::links::{self, LinkTarget};
 use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
-use crate::providers::api::InvoiceState;
 use crate::store::cases::{CaseRow, WorkRow};
 use crate::store::messages::{Claim, NewMessage};
 use crate::store::tenants::TenantRow;
@@ -104,21 +103,12 @@ pub(super) async fn email(
     // Just before sending: a payment that arrived meanwhile settles the case instead.
     let creds = super::work::credentials(state, tenant)?;
     match state.processor.get_invoice(&creds, &case.invoice_id).await {
-        Ok(InvoiceState::Paid) => {
-            let event = CaseEvent {
-                id: format!("{}/settled", w.id),
-                occurred_at: now,
-                kind: EventKind::InvoicePaid {
-                    attempt_id: None,
-                    via: PaidVia::Unknown,
-                },
-            };
-            return Ok((Some(event), "not sent: the invoice is paid".into(), None));
+        Ok(invoice) => {
+            if let Some(event) = super::work::settled(w, &invoice, now) {
+                let why = "not sent: the invoice was settled elsewhere";
+                return Ok((Some(event), why.into(), None));
+            }
         }
-        Ok(InvoiceState::Void | InvoiceState::Uncollectible) => {
-            return Ok((None, "not sent: the invoice is closed".into(), None));
-        }
-        Ok(_) => {}
         Err(e) => {
             let at = now + Duration::minutes(15);
             return Ok((None, format!("invoice unreadable: {e}"), Some(at)));

@@ -387,6 +387,29 @@ fn later(state: &AppState, runs: i64) -> DateTime<Utc> {
     state.clock.now() + Duration::seconds(30 * (1 << runs.clamp(0, 6)))
 }
 
+/// The event that closes the case when a re-read finds the invoice settled elsewhere (paid, voided,
+/// uncollectible); `None` while it is still open.
+pub(super) fn settled(
+    w: &WorkRow,
+    invoice: &InvoiceState,
+    now: DateTime<Utc>,
+) -> Option<CaseEvent> {
+    let kind = match invoice {
+        InvoiceState::Paid => EventKind::InvoicePaid {
+            attempt_id: None,
+            via: PaidVia::Unknown,
+        },
+        InvoiceState::Void => EventKind::InvoiceVoided,
+        InvoiceState::Uncollectible => EventKind::InvoiceUncollectible,
+        _ => return None,
+    };
+    Some(CaseEvent {
+        id: format!("{}/settled", w.id),
+        occurred_at: now,
+        kind,
+    })
+}
+
 fn outcome(w: &WorkRow, now: DateTime<Utc>, result: AttemptResult) -> CaseEvent {
     CaseEvent {
         id: format!("{}/outcome/{}", w.id, w.runs),
@@ -422,22 +445,8 @@ async fn retry(
             return Ok(effect(w, case, t, None, note, Some(later(state, w.runs))));
         }
     };
-    let settled = match invoice {
-        InvoiceState::Paid => Some(EventKind::InvoicePaid {
-            attempt_id: None,
-            via: PaidVia::Unknown,
-        }),
-        InvoiceState::Void => Some(EventKind::InvoiceVoided),
-        InvoiceState::Uncollectible => Some(EventKind::InvoiceUncollectible),
-        _ => None,
-    };
     let now = state.clock.now();
-    if let Some(kind) = settled {
-        let event = CaseEvent {
-            id: format!("{}/settled", w.id),
-            occurred_at: now,
-            kind,
-        };
+    if let Some(event) = settled(w, &invoice, now) {
         let note = "not charged: the invoice was already settled";
         return Ok(effect(w, case, t, Some(event), note, None));
     }
