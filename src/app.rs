@@ -64,7 +64,7 @@ impl Application {
 
     /// Like [`build`](Self::build) with another event sink (the engine, or a test double).
     pub async fn build_with(
-        settings: Settings,
+        mut settings: Settings,
         engine: Arc<dyn EventSink>,
     ) -> anyhow::Result<Self> {
         // SQLite has one writer: a single connection queues work in the pool instead of in SQLite's
@@ -102,6 +102,10 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {} (DUNNING_LISTEN)", settings.listen))?;
+        // Links in emails and the card-update flow must name the port really bound (`:0` picks one).
+        if settings.public_url == format!("http://{}", settings.listen) {
+            settings.public_url = format!("http://{}", listener.local_addr()?);
+        }
         let state = AppState {
             inbox: InboxWriter::start(store.clone()),
             tenant_cache: Arc::new(TenantCache::default()),

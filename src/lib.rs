@@ -11,6 +11,7 @@ pub mod email;
 pub mod engine;
 pub mod http;
 pub mod jobs;
+pub mod pages;
 pub mod providers;
 pub mod simulate;
 pub mod store;

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, Keys};
+use crate::providers::api::CardUpdateFlow;
 use crate::store::tenants::TenantRow;
 
 pub const DEFAULT_TENANT: &str = "default";
@@ -50,6 +51,8 @@ pub struct TenantInput {
     pub mode: Option<String>,
     pub branding: Option<Branding>,
     pub support: Option<Support>,
+    /// `billing_portal` (default) or `checkout`.
+    pub card_update: Option<String>,
 }
 
 /// What the API shows of a tenant: never a secret, only hints that one is set.
@@ -64,6 +67,7 @@ pub struct TenantView {
     pub mode: String,
     pub branding: Branding,
     pub support: Support,
+    pub card_update: String,
     pub webhook_path: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -170,6 +174,12 @@ pub fn apply(
         }
         row.support = serde_json::to_string(&s).expect("support serialises");
     }
+    if let Some(flow) = input.card_update {
+        match CardUpdateFlow::parse(&flow) {
+            Some(_) => row.card_update = flow,
+            None => errs.push("card_update: expected billing_portal or checkout".into()),
+        }
+    }
     if let Some(stripe) = input.stripe {
         apply_stripe(row, stripe, keys, &mut errs);
     }
@@ -236,6 +246,7 @@ pub fn new_row(now: DateTime<Utc>, api_key: &str) -> TenantRow {
         mode: "manage".into(),
         branding: "{}".into(),
         support: "{}".into(),
+        card_update: CardUpdateFlow::default().as_str().into(),
         created_at: now,
         updated_at: now,
     }
@@ -276,6 +287,7 @@ pub fn view(row: &TenantRow, keys: &Keys) -> TenantView {
         mode: row.mode.clone(),
         branding: serde_json::from_str(&row.branding).unwrap_or_default(),
         support: serde_json::from_str(&row.support).unwrap_or_default(),
+        card_update: row.card_update.clone(),
         webhook_path: path,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -32,6 +32,9 @@ pub struct Case {
     pub closed_at: Option<DateTime<Utc>>,
     pub card: Option<CardRef>,
     pub card_updated_at: Option<DateTime<Utc>>,
+    /// The latest card update came from the customer on our page, who waits for the retry.
+    #[serde(default)]
+    pub customer_waiting: bool,
     /// Attempts on the current card across all cases, loaded by the caller before `apply`;
     /// the machine appends its own attempts so planning within one call stays consistent.
     #[serde(default)]
@@ -87,6 +90,7 @@ impl Case {
             closed_at: None,
             card: n.card,
             card_updated_at: None,
+            customer_waiting: false,
             card_history: Vec::new(),
             failures: Vec::new(),
             attempts: Vec::new(),

@@ -71,10 +71,11 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
             EndingKind::SubscriptionEnded,
             "subscription ended".into(),
         ),
-        EventKind::PaymentMethodUpdated { card } => {
+        EventKind::PaymentMethodUpdated { card } | EventKind::CustomerUpdatedCard { card } => {
             // Only a newer update counts, so a replayed old one cannot move the time back.
             if c.card_updated_at.is_none_or(|u| at > u) {
                 c.card_updated_at = Some(at);
+                c.customer_waiting = matches!(e.kind, EventKind::CustomerUpdatedCard { .. });
                 if card.is_some()
                     && card.as_ref().and_then(|k| k.fingerprint.as_ref())
                         != c.card.as_ref().and_then(|k| k.fingerprint.as_ref())

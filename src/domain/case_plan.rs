@@ -8,7 +8,7 @@ use super::calendar::{resolve_zone, step_time};
 use super::campaign::{Campaign, Offset, StepAction};
 use super::case::{Case, Out};
 use super::case_facts::end;
-use super::case_retry::{plan_next_retry, retry_now};
+use super::case_retry::{plan_next_retry, promise_retry, retry_now};
 use super::case_types::*;
 
 /// A timer may fire up to this much early (the queue stores whole seconds) and still count.
@@ -83,6 +83,9 @@ pub(super) fn transition(
             c.hold_since = Some(out.now);
         }
         close_pending(c, out, "case on hold");
+        if c.paused_by.is_none() {
+            promise_retry(c, campaign, tz, out);
+        }
         return;
     }
     if let EventKind::Operator {
@@ -120,6 +123,14 @@ fn close_pending(c: &mut Case, out: &mut Out, reason: &str) {
         .iter_mut()
         .filter(|a| a.state == AttemptState::Planned)
     {
+        // The retry on a promised day is what the promise holds the campaign for.
+        if keep_promise
+            && c.paused_by.is_none()
+            && matches!(a.trigger, AttemptTrigger::Promise { .. })
+        {
+            keep.push(a.id.clone());
+            continue;
+        }
         a.state = AttemptState::Canceled;
         any = true;
     }

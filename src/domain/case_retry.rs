@@ -9,7 +9,7 @@ use super::campaign::Campaign;
 use super::case::{Case, Out};
 use super::case_plan::{deadline, held};
 use super::case_types::*;
-use super::policy::{RetryDecision, RetryInput, plan_retry};
+use super::policy::{RetryDecision, RetryInput, TimingSettings, plan_retry};
 
 fn retryable_now(c: &Case) -> bool {
     c.card_changed()
@@ -64,7 +64,9 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
         .position(|a| a.state == AttemptState::Planned);
     if let Some(p) = pending {
         let a = &c.attempts[p];
-        if !(card_changed && a.trigger != AttemptTrigger::CardUpdate) {
+        // A customer waiting on our page brings a planned card-update retry forward to now.
+        let bring_forward = c.customer_waiting && a.at > out.now;
+        if !(card_changed && (a.trigger != AttemptTrigger::CardUpdate || bring_forward)) {
             return;
         }
     }
@@ -139,6 +141,16 @@ fn decide(
     let f = c.latest_failure().expect("open");
     // The processor's own failures count as attempts too: the gap runs from the later of both.
     let last_attempt = c.attempts.iter().filter_map(|a| a.executed_at).max();
+    let waiting;
+    let settings = if card_changed && c.customer_waiting {
+        waiting = TimingSettings {
+            card_update_delay_minutes: 0,
+            ..campaign.timing.clone()
+        };
+        &waiting
+    } else {
+        &campaign.timing
+    };
     plan_retry(&RetryInput {
         now: now.max(c.retry_not_before.unwrap_or(now)),
         nominal,
@@ -156,7 +168,7 @@ fn decide(
         network: c.network(),
         card_history: &c.card_history,
         time_zone: tz,
-        settings: &campaign.timing,
+        settings,
     })
 }
 
@@ -205,6 +217,50 @@ fn schedule_retry(
         trigger,
         reasons,
     });
+}
+
+/// The retry on the day the customer promised to pay: that day's time, moved only by card-network
+/// limits (the customer chose the day, so paydays, business hours and gaps do not apply), once per
+/// promise. A decline the card cannot recover from, or the processor owning retries, means none.
+pub(super) fn promise_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
+    let Some(until) = c.promised_until else {
+        return;
+    };
+    let n = c.promises;
+    let trigger = AttemptTrigger::Promise { n };
+    if c.mode == Mode::Observe
+        || !retryable_now(c)
+        || until <= out.now
+        || c.attempts.iter().any(|a| {
+            a.state == AttemptState::Uncertain
+                || (a.trigger == trigger && a.state != AttemptState::Planned)
+        })
+    {
+        return;
+    }
+    let at = super::network::NetworkLimits::for_network(c.network())
+        .earliest_allowed(&c.card_history, until);
+    if at > deadline(c, campaign, tz) {
+        note_no_retry(
+            c,
+            out,
+            "no retry on the promised day: card-network limits allow none before the campaign ends"
+                .into(),
+        );
+        return;
+    }
+    let pending = c
+        .attempts
+        .iter()
+        .position(|a| a.state == AttemptState::Planned);
+    if pending.is_some_and(|p| c.attempts[p].trigger == trigger && c.attempts[p].at == at) {
+        return;
+    }
+    let mut reasons = vec![format!("the customer promised to pay by {until}")];
+    if at > until {
+        reasons.push(format!("card-network limit: waits until {at}"));
+    }
+    schedule_retry(c, pending, trigger, at, reasons, out);
 }
 
 /// An operator may override timing, never a hard decline nor the network limits.

@@ -91,6 +91,11 @@ fn promise_to_pay_holds_then_resumes() {
         _ => None,
     });
     assert_eq!(cancel, Some(vec!["c1/promise/1".to_owned()]));
+    // The next retry moves to the promised day, outside the campaign's steps.
+    let planned = retries(&cmds);
+    assert_eq!(planned.len(), 1, "{cmds:?}");
+    assert_eq!(planned[0].1, until);
+    assert_eq!(planned[0].2, AttemptTrigger::Promise { n: 1 });
     let fired = ev(
         "c1/promise/1/fired",
         until,
@@ -105,7 +110,50 @@ fn promise_to_pay_holds_then_resumes() {
             sub_state: SubState::Retrying
         }
     );
-    assert_eq!(retries(&cmds).len(), 1);
+    // The promised day's retry stands; the expiry plans no second one.
+    assert!(retries(&cmds).is_empty(), "{cmds:?}");
+    let planned: Vec<_> = c
+        .attempts
+        .iter()
+        .filter(|a| a.state == AttemptState::Planned)
+        .collect();
+    assert_eq!(planned.len(), 1);
+    assert_eq!(planned[0].at, until);
+}
+
+#[test]
+fn a_card_update_by_the_waiting_customer_is_retried_at_once() {
+    let (c, _) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "expired_card", 1)],
+    );
+    let at = t0() + Duration::hours(3);
+    let (c, cmds) = run(
+        c,
+        &[ev(
+            "card-update/pm_1",
+            at,
+            EventKind::CustomerUpdatedCard { card: None },
+        )],
+    );
+    assert!(c.customer_waiting);
+    let r = retries(&cmds);
+    assert_eq!(r.len(), 1, "{cmds:?}");
+    assert_eq!(r[0].2, AttemptTrigger::CardUpdate);
+    assert!(
+        r[0].1 < at + Duration::minutes(1),
+        "at once, not after the delay: {r:?}"
+    );
+    // The same update from a webhook afterwards keeps the retry where it is.
+    let (_, cmds) = run(
+        c,
+        &[ev(
+            "evt_pm",
+            at + Duration::seconds(30),
+            EventKind::PaymentMethodUpdated { card: None },
+        )],
+    );
+    assert!(retries(&cmds).is_empty(), "{cmds:?}");
 }
 
 #[test]

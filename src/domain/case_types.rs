@@ -89,6 +89,10 @@ pub enum AttemptTrigger {
     Operator {
         who: String,
     },
+    /// On the day the customer promised to pay (their `n`-th promise).
+    Promise {
+        n: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,6 +223,11 @@ pub enum EventKind {
     InvoiceUncollectible,
     SubscriptionEnded,
     PaymentMethodUpdated {
+        card: Option<CardRef>,
+    },
+    /// The customer saved a new card on our card-update page and is waiting there for the result:
+    /// the retry runs at once rather than after the campaign's card-update delay.
+    CustomerUpdatedCard {
         card: Option<CardRef>,
     },
     AttemptOutcome {

@@ -166,10 +166,10 @@ pub fn plan_retry(i: &RetryInput<'_>) -> RetryDecision {
         let mut at = i
             .now
             .max(updated + Duration::minutes(i64::from(s.card_update_delay_minutes)));
-        reasons.push(format!(
-            "card updated: retry within {} minutes",
-            s.card_update_delay_minutes
-        ));
+        reasons.push(match s.card_update_delay_minutes {
+            0 => "card updated by the customer, who is waiting: retry at once".to_owned(),
+            m => format!("card updated: retry within {m} minutes"),
+        });
         let allowed = limits.earliest_allowed(i.card_history, at);
         if allowed > at {
             at = allowed;

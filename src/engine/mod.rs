@@ -17,6 +17,7 @@ use crate::store::cases::{CaseFilter, CaseRow};
 use crate::store::events::EventRow;
 use crate::store::tenants::TenantRow;
 
+pub mod card_update;
 pub mod mapping;
 mod messaging;
 mod persist;

@@ -18,6 +18,7 @@ mod json;
 mod ops;
 mod page;
 mod tenants;
+mod update;
 mod webhooks;
 
 pub use error::{ApiError, ApiResult};
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             .merge(events::router())
             .merge(cases::router())
             .merge(campaigns::router())
+            .merge(update::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::providers::DeclineInfo;
+use crate::providers::{DeclineInfo, PaymentMethodInfo};
 
 /// A boxed, sendable future: `async fn` in a trait would not be dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -141,6 +141,57 @@ impl fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+/// Which processor-hosted page takes the customer's new card. The tenant chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardUpdateFlow {
+    /// A Billing Portal session limited to updating the payment method; the portal makes the new card
+    /// the default itself.
+    #[default]
+    BillingPortal,
+    /// A Checkout Session in `setup` mode; we make its card the default when the customer returns.
+    CheckoutSetup,
+}
+
+impl CardUpdateFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardUpdateFlow::BillingPortal => "billing_portal",
+            CardUpdateFlow::CheckoutSetup => "checkout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "billing_portal" => Some(CardUpdateFlow::BillingPortal),
+            "checkout" => Some(CardUpdateFlow::CheckoutSetup),
+            _ => None,
+        }
+    }
+}
+
+/// What the card-update page asks of the processor.
+#[derive(Debug, Clone)]
+pub struct CardUpdateRequest {
+    pub flow: CardUpdateFlow,
+    pub customer_id: String,
+    /// Lower-case ISO code of the amount owed (Checkout's setup mode wants one).
+    pub currency: String,
+    /// Where the customer comes back to after saving a card. For Checkout, `{CHECKOUT_SESSION_ID}`
+    /// in it is replaced by the session's id.
+    pub return_url: String,
+    /// Where the customer lands when they give up.
+    pub cancel_url: String,
+    /// The customer's language, when the processor's page speaks it.
+    pub locale: Option<String>,
+}
+
+/// A processor-hosted page to send the customer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedSession {
+    pub id: String,
+    pub url: String,
+}
+
 /// How a subscription's collection is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PauseBehavior {
@@ -190,4 +241,26 @@ pub trait ProcessorApi: Send + Sync + 'static {
         behavior: PauseBehavior,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiFailure>>;
+
+    /// A hosted page where the customer saves a new card (sent with `idempotency_key`, so a
+    /// double-clicked button opens one session).
+    fn create_card_update_session<'a>(
+        &'a self,
+        c: &'a Credentials,
+        request: &'a CardUpdateRequest,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<HostedSession, ApiFailure>>;
+
+    /// After the customer came back from the hosted page: the card they saved, made the default for
+    /// the customer's invoices and for `subscription_id`. `checkout_session` is the Checkout session
+    /// named in the return URL; it must belong to `customer_id` and be complete. Without it (Billing
+    /// Portal, which sets the default itself) the customer's current default is returned. `None`
+    /// when no card was saved.
+    fn complete_card_update<'a>(
+        &'a self,
+        c: &'a Credentials,
+        customer_id: &'a str,
+        subscription_id: Option<&'a str>,
+        checkout_session: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<PaymentMethodInfo>, ApiFailure>>;
 }

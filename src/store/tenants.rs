@@ -18,25 +18,28 @@ pub struct TenantRow {
     pub mode: String,
     pub branding: String,
     pub support: String,
+    /// `billing_portal` or `checkout`: the hosted page the card-update link leads to.
+    pub card_update: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, name, status, api_key_hash, stripe_secret_key_enc, stripe_api_base, webhook_secrets_enc, \
-     locale, time_zone, mode, branding, support, created_at, updated_at";
+     locale, time_zone, mode, branding, support, card_update, created_at, updated_at";
 
 impl Store {
     pub async fn insert_tenant(&self, t: &TenantRow) -> Result<()> {
         dispatch!(&self.db, pool => {
             sqlx::query(
                 "insert into tenants (id, name, status, api_key_hash, stripe_secret_key_enc, stripe_api_base,
-                    webhook_secrets_enc, locale, time_zone, mode, branding, support, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    webhook_secrets_enc, locale, time_zone, mode, branding, support, card_update,
+                    created_at, updated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&t.id).bind(&t.name).bind(&t.status).bind(&t.api_key_hash)
             .bind(&t.stripe_secret_key_enc).bind(&t.stripe_api_base).bind(&t.webhook_secrets_enc)
             .bind(&t.locale).bind(&t.time_zone).bind(&t.mode).bind(&t.branding).bind(&t.support)
-            .bind(t.created_at).bind(t.updated_at)
+            .bind(&t.card_update).bind(t.created_at).bind(t.updated_at)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -50,12 +53,13 @@ impl Store {
             sqlx::query(
                 "update tenants set name = $2, status = $3, stripe_secret_key_enc = $4, stripe_api_base = $5,
                     webhook_secrets_enc = $6, locale = $7, time_zone = $8, mode = $9, branding = $10,
-                    support = $11, updated_at = $12
+                    support = $11, updated_at = $12, card_update = $13
                  where id = $1",
             )
             .bind(&t.id).bind(&t.name).bind(&t.status).bind(&t.stripe_secret_key_enc)
             .bind(&t.stripe_api_base).bind(&t.webhook_secrets_enc).bind(&t.locale).bind(&t.time_zone)
             .bind(&t.mode).bind(&t.branding).bind(&t.support).bind(t.updated_at)
+            .bind(&t.card_update)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())

@@ -13,7 +13,10 @@
 //!   [`FakeStripe::require_key`]. Unlike Stripe, the 401 message repeats the key unmasked, so tests can
 //!   show that the client never echoes it.
 
+mod hosted;
 mod shapes;
+
+pub use hosted::{SessionKind, SessionView};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -163,6 +166,9 @@ struct FakeState {
     pay_executions: HashMap<String, u32>,
     required_key: Option<String>,
     next_id: u64,
+    hosted: hosted::Hosted,
+    /// This server's own base URL, for the hosted pages' links.
+    base: String,
 }
 
 struct Shared {
@@ -216,7 +222,14 @@ impl FakeStripe {
             .await
             .expect("bind a local port for the fake Stripe");
         let addr = listener.local_addr().expect("local address");
-        let app = Router::new().fallback(handle).with_state(shared.clone());
+        shared.lock().base = format!("http://{addr}/");
+        let app = Router::new()
+            .route(
+                "/hosted/{id}",
+                axum::routing::get(hosted::page).post(hosted::save),
+            )
+            .fallback(handle)
+            .with_state(shared.clone());
         let server = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).await;
@@ -400,7 +413,12 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let body = String::from_utf8_lossy(&body).into_owned();
+    // A GET's parameters (`expand[]`) are in the query; they are read like a form.
+    let body = if method == Method::GET {
+        uri.query().unwrap_or_default().to_owned()
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -548,6 +566,10 @@ impl FakeState {
     ) -> (Answer, bool, bool) {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let form = parse_form(body);
+        let base = self.base.clone();
+        if let Some(done) = self.execute_hosted(method.as_str(), &segments, &form, &base, now) {
+            return done;
+        }
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["v1", "invoices", id]) => match self.invoices.get(*id) {
                 Some(inv) => {

@@ -127,7 +127,7 @@ pub(crate) fn invoice_event(
 }
 
 /// A `charge.failed` for `invoice` with the issuer's decline code.
-fn charge_failed(
+pub(crate) fn charge_failed(
     event_id: &str,
     invoice: &str,
     code: &str,

@@ -8,4 +8,5 @@ mod ops;
 mod queue;
 mod store;
 mod tenants;
+mod update;
 mod webhooks;

@@ -22,9 +22,10 @@ use stripe_billing::subscription::{
 };
 
 use crate::providers::api::{
-    ApiFailure, BoxFuture, Credentials, InvoiceState, PauseBehavior, PayResult, ProcessorApi,
+    ApiFailure, BoxFuture, CardUpdateRequest, Credentials, HostedSession, InvoiceState,
+    PauseBehavior, PayResult, ProcessorApi,
 };
-use crate::providers::{CardInfo, DeclineInfo};
+use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
 use super::transport::{CallError, Transport};
 
@@ -74,7 +75,7 @@ impl std::fmt::Debug for StripeApi {
 
 /// Why [`StripeApi::send`] gave up without a value.
 #[derive(Debug)]
-enum Stop {
+pub(super) enum Stop {
     /// A definite answer that re-sending would not change (a 4xx other than a rate limit or a lock).
     Refused { status: u16, error: Box<ApiErrors> },
     /// A 2xx whose body did not parse as the typed object: the call took effect.
@@ -105,7 +106,7 @@ impl StripeApi {
         &self.config
     }
 
-    fn client(&self, c: &Credentials) -> Transport {
+    pub(super) fn client(&self, c: &Credentials) -> Transport {
         Transport::new(
             self.http.clone(),
             c.api_base.as_deref(),
@@ -124,7 +125,7 @@ impl StripeApi {
 
     /// Run `call` (one HTTP request with the same key each time) until a definite answer or the retry
     /// budget is spent. Messages are redacted of `secret`.
-    async fn send<T, F, Fut>(&self, secret: &str, mut call: F) -> Result<T, Stop>
+    pub(super) async fn send<T, F, Fut>(&self, secret: &str, mut call: F) -> Result<T, Stop>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
@@ -468,9 +469,28 @@ impl ProcessorApi for StripeApi {
             .await
         })
     }
+
+    fn create_card_update_session<'a>(
+        &'a self,
+        c: &'a Credentials,
+        request: &'a CardUpdateRequest,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<HostedSession, ApiFailure>> {
+        Box::pin(self.create_card_update_session_inner(c, request, idempotency_key))
+    }
+
+    fn complete_card_update<'a>(
+        &'a self,
+        c: &'a Credentials,
+        customer_id: &'a str,
+        subscription_id: Option<&'a str>,
+        checkout_session: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<PaymentMethodInfo>, ApiFailure>> {
+        Box::pin(self.complete_card_update_inner(c, customer_id, subscription_id, checkout_session))
+    }
 }
 
-fn idempotency_key_of(key: &str) -> Result<IdempotencyKey, ApiFailure> {
+pub(super) fn idempotency_key_of(key: &str) -> Result<IdempotencyKey, ApiFailure> {
     IdempotencyKey::new(key).map_err(|e| ApiFailure::Permanent {
         status: 0,
         code: None,
@@ -515,7 +535,7 @@ fn describe(status: u16, error: &ApiErrors, secret: &str) -> String {
     redact(&out, secret)
 }
 
-fn failure(stop: Stop, what: &str, secret: &str) -> ApiFailure {
+pub(super) fn failure(stop: Stop, what: &str, secret: &str) -> ApiFailure {
     match stop {
         Stop::Refused { status, error } => ApiFailure::Permanent {
             status,
