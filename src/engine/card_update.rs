@@ -127,7 +127,12 @@ pub async fn promise_window(
         .campaign_deadline(&campaign)
         .map(|d| (d.with_timezone(&tz) - Duration::days(1)).date_naive())
         .map_or(limit, |d| d.min(limit));
-    Ok((from <= to && case.is_open()).then_some(PromiseWindow { from, to }))
+    // A promise defers a retry; a card that cannot be retried needs a new card, not a date.
+    let retryable = case.card_changed()
+        || case
+            .latest_failure()
+            .is_some_and(|f| f.classification.class.is_retryable());
+    Ok((from <= to && case.is_open() && retryable).then_some(PromiseWindow { from, to }))
 }
 
 /// When a promise for `date` falls due: that day at [`PROMISE_HOUR`], the customer's time.

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod browser;
 mod email;
 mod engine;
 mod ops;
