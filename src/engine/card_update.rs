@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use crate::app::AppState;
 use crate::domain::calendar::{local_to_utc, resolve_zone};
 use crate::domain::case::{Case, CaseEvent, EventKind};
+use crate::email::links::{self, LinkTarget};
 use crate::jobs::process_event::ProcessError;
 use crate::pages::PromiseWindow;
 use crate::providers::api::{ApiFailure, CardUpdateFlow, CardUpdateRequest, HostedSession};
@@ -61,6 +62,22 @@ pub async fn start(
         .processor
         .create_card_update_session(&creds, &request, &key)
         .await?)
+}
+
+/// A fresh signed card-update link for the case (valid [`links::LINK_TTL_DAYS`]).
+pub fn link(state: &AppState, tenant_id: &str, case_id: &str) -> String {
+    let token = links::sign(
+        state.keys.link_signing_key(),
+        &LinkTarget {
+            tenant_id: tenant_id.to_owned(),
+            case_id: case_id.to_owned(),
+            expires_at: state.clock.now() + Duration::days(links::LINK_TTL_DAYS),
+        },
+    );
+    format!(
+        "{}/update/{token}",
+        state.settings.public_url.trim_end_matches('/')
+    )
 }
 
 /// How the customer's return from the hosted page ended.

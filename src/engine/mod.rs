@@ -257,7 +257,7 @@ async fn open(
 }
 
 /// The campaign at the version the case started with (editing a campaign never moves open cases).
-async fn campaign_version(
+pub async fn campaign_version(
     state: &AppState,
     tenant_id: &str,
     r: &CampaignRef,

@@ -12,6 +12,7 @@ pub mod auth;
 mod campaigns;
 mod cases;
 mod clock;
+mod customers;
 pub mod error;
 mod events;
 mod json;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             .merge(cases::router())
             .merge(campaigns::router())
             .merge(update::router())
+            .merge(customers::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.

@@ -433,3 +433,51 @@ both!(
         s.app.stop().await;
     }
 );
+
+both!(
+    in_app_status_tells_the_tenant_what_to_show,
+    |b| async move {
+        let Some(s) = branded(b, "billing_portal").await else {
+            return;
+        };
+        let path = format!("/v1/customers/{CUSTOMER}/recovery");
+        let (status, v) = s.app.get(&path, &s.key).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["in_recovery"], false);
+        assert_eq!(v["update_url"], Value::Null);
+        let (status, _) = s.app.get(&path, "not-a-key").await;
+        assert_eq!(status, 401);
+
+        add_invoice(&s, "in_status");
+        let now = s.now().await;
+        s.send(payment_failed("evt_status", "in_status", now)).await;
+        let (_, v) = s.app.get(&path, &s.key).await;
+        assert_eq!(v["in_recovery"], true, "{v}");
+        assert_eq!(v["amount_due"], 4900);
+        assert_eq!(v["currency"], "usd");
+        assert_eq!(v["cases"][0]["invoice_id"], "in_status");
+        let deadline: DateTime<Utc> = v["grace_deadline"].as_str().unwrap().parse().unwrap();
+        assert!(deadline > now + chrono::Duration::days(7), "{v}");
+        // The link is fresh, signed and opens the customer's page.
+        let url = v["update_url"].as_str().unwrap();
+        let public = &s.app.state.settings.public_url;
+        let link_path = url
+            .strip_prefix(public.as_str())
+            .expect("a link to this service");
+        let (status, body) = page(&s, link_path).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("49,00"), "{body}");
+
+        s.send(invoice_event(
+            "invoice.paid",
+            "evt_status_paid",
+            "in_status",
+            now,
+            2,
+        ))
+        .await;
+        let (_, v) = s.app.get(&path, &s.key).await;
+        assert_eq!(v["in_recovery"], false, "{v}");
+        s.app.stop().await;
+    }
+);
