@@ -50,6 +50,7 @@ pub async fn start(
         return_url,
         cancel_url: page_url.to_owned(),
         locale: Some(tenant.locale.clone()),
+        reference: row.id.clone(),
     };
     let creds = super::work::credentials(state, tenant)?;
     // One session per case and minute: a double click opens the same page, a later visit a new one.

@@ -5,7 +5,8 @@ use crate::domain::case::{CardRef, CaseEvent, EventKind as CaseKind, PaidVia};
 use crate::domain::decline::DeclineInfo as DomainDecline;
 use crate::domain::network::CardNetwork;
 use crate::providers::{
-    CardInfo, DeclineInfo, EventKind, InvoiceSnapshot, NormalizedEvent, SubscriptionStatus,
+    CardInfo, DeclineInfo, EventKind, InvoiceSnapshot, NormalizedEvent, SetupSource,
+    SubscriptionStatus,
 };
 
 /// Facts to open a case with when the invoice has none yet.
@@ -41,6 +42,9 @@ pub enum Route {
         subscription_id: String,
         event: CaseEvent,
     },
+    /// A card saved through a Checkout session we opened for this case: make it the default and
+    /// retry, as when the customer comes back to the page (whichever comes first does it).
+    CardUpdateSession { case_id: String, session_id: String },
     /// Nothing for the engine to do.
     Nothing,
 }
@@ -149,6 +153,15 @@ pub fn route(e: &NormalizedEvent) -> Route {
         EventKind::DefaultPaymentMethodChanged { customer_id, .. } => Route::Customer {
             customer_id: customer_id.clone(),
             event: ev(CaseKind::PaymentMethodUpdated { card: None }),
+        },
+        EventKind::SetupSucceeded {
+            source: SetupSource::CheckoutSession,
+            session_id: Some(session_id),
+            reference: Some(case_id),
+            ..
+        } => Route::CardUpdateSession {
+            case_id: case_id.clone(),
+            session_id: session_id.clone(),
         },
         EventKind::SetupSucceeded {
             customer_id: Some(customer_id),

@@ -63,6 +63,35 @@ async fn handle_route(
 ) -> Result<(), ProcessError> {
     match route {
         Route::Nothing => Ok(()),
+        Route::CardUpdateSession {
+            case_id,
+            session_id,
+        } => {
+            let Some(row) = state
+                .store
+                .case(&tenant.id, &case_id)
+                .await
+                .map_err(transient)?
+            else {
+                return Ok(());
+            };
+            let case = card_update::parse(&row)?;
+            if !case.is_open() {
+                return Ok(());
+            }
+            card_update::complete(state, tenant, &row, &case, Some(&session_id))
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    card_update::CardUpdateError::Processor(f) if f.is_transient() => {
+                        ProcessError::Transient(f.to_string())
+                    }
+                    card_update::CardUpdateError::Processor(f) => {
+                        ProcessError::Permanent(f.to_string())
+                    }
+                    card_update::CardUpdateError::Engine(e) => e,
+                })
+        }
         Route::Invoice {
             invoice_id,
             seed,

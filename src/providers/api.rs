@@ -183,6 +183,9 @@ pub struct CardUpdateRequest {
     pub cancel_url: String,
     /// The customer's language, when the processor's page speaks it.
     pub locale: Option<String>,
+    /// Our reference for the session (the recovery case id), where the processor keeps one: its
+    /// completion webhook then names the case.
+    pub reference: String,
 }
 
 /// A processor-hosted page to send the customer to.

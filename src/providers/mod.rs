@@ -141,6 +141,12 @@ pub enum EventKind {
         payment_method_id: Option<String>,
         source: SetupSource,
         setup_intent_id: Option<String>,
+        /// The Checkout session, when the setup came through one.
+        #[serde(default)]
+        session_id: Option<String>,
+        /// Our own reference on a session we opened (the recovery case's id).
+        #[serde(default)]
+        reference: Option<String>,
     },
     CardExpiring {
         customer_id: String,

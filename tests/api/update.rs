@@ -481,3 +481,49 @@ both!(
         s.app.stop().await;
     }
 );
+
+both!(
+    the_checkout_webhook_finishes_a_card_update_the_customer_never_came_back_from,
+    |b| async move {
+        let Some(s) = branded(b, "checkout").await else {
+            return;
+        };
+        let case_id = hard_declined(&s, "in_hook").await;
+        let now = s.now().await;
+        let path = link(&s, &case_id, now + chrono::Duration::days(30));
+        let session = open_hosted(&s, &path).await;
+        s.stripe
+            .complete_session(&session, "4242424242424242")
+            .unwrap();
+        // The customer closed the tab; Stripe's event arrives instead.
+        let mut event: Value =
+            serde_json::from_slice(&fixture("checkout.session.completed.json")).unwrap();
+        event["id"] = json!("evt_hook_checkout");
+        event["created"] = json!(now.timestamp());
+        event["data"]["object"] = s.stripe.checkout_session_json(&session).unwrap();
+        assert_eq!(event["data"]["object"]["metadata"]["dunning_case"], case_id);
+        s.send(event.clone()).await;
+        assert!(s.stripe.default_card(CUSTOMER).is_some());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let c = s.case("in_hook").await;
+            if c["status"] == "recovered" {
+                assert_eq!(c["recovered_by"], "card_update", "{c}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not recovered: {c}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Coming back late, or the event again, charges nothing more.
+        let r = no_redirects()
+            .get(format!("{}{path}/done?session_id={session}", s.app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        event["id"] = json!("evt_hook_checkout_again");
+        s.send(event).await;
+        assert_eq!(s.stripe.charges("in_hook"), 1);
+        s.app.stop().await;
+    }
+);

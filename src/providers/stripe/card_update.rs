@@ -98,6 +98,13 @@ struct CheckoutForm<'a> {
     cancel_url: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     locale: Option<&'a str>,
+    metadata: Reference<'a>,
+}
+
+/// Names the case on the session, so `checkout.session.completed` can be matched to it.
+#[derive(Serialize)]
+struct Reference<'a> {
+    dunning_case: &'a str,
 }
 
 #[derive(Serialize)]
@@ -206,6 +213,9 @@ impl StripeApi {
                     success_url: &r.return_url,
                     cancel_url: &r.cancel_url,
                     locale: stripe_locale(r.locale.as_deref()),
+                    metadata: Reference {
+                        dunning_case: &r.reference,
+                    },
                 })
             }
         };

@@ -67,6 +67,8 @@ fn kind(event_type: &str, event: &Value) -> Result<Option<EventKind>, ParseError
                 payment_method_id: id(obj, &["payment_method"]),
                 source: SetupSource::SetupIntent,
                 setup_intent_id: Some(required_id(obj, "setup intent")?),
+                session_id: None,
+                reference: None,
             }
         }
         "checkout.session.completed" => return checkout_session_completed(object()?),
@@ -221,12 +223,15 @@ fn default_payment_method_changed(
     )
 }
 
+/// The metadata key our Checkout sessions carry the recovery case's id under.
+pub const REFERENCE_KEY: &str = "dunning_case";
+
 /// Only `mode == "setup"` sessions are card updates; payment and subscription checkouts are ignored.
 fn checkout_session_completed(obj: &Value) -> Result<Option<EventKind>, ParseError> {
     if string(obj, &["mode"]).as_deref() != Some("setup") {
         return Ok(None);
     }
-    required_id(obj, "checkout session")?;
+    let session_id = required_id(obj, "checkout session")?;
     let setup_intent = v::object(obj, &["setup_intent"]);
     Ok(Some(EventKind::SetupSucceeded {
         customer_id: id(obj, &["customer"])
@@ -235,5 +240,7 @@ fn checkout_session_completed(obj: &Value) -> Result<Option<EventKind>, ParseErr
         payment_method_id: setup_intent.and_then(|si| id(si, &["payment_method"])),
         source: SetupSource::CheckoutSession,
         setup_intent_id: id(obj, &["setup_intent"]),
+        session_id: Some(session_id),
+        reference: string(obj, &["metadata", REFERENCE_KEY]),
     }))
 }

@@ -36,6 +36,7 @@ pub(super) struct SessionRecord {
     locale: Option<String>,
     complete: bool,
     setup_intent: Option<String>,
+    metadata: Value,
     created: i64,
 }
 
@@ -206,6 +207,7 @@ impl FakeState {
                     locale: form.get("locale").cloned(),
                     complete: false,
                     setup_intent: None,
+                    metadata: json!({}),
                     created: now,
                 };
                 let body = portal_json(&session, base, form);
@@ -236,6 +238,7 @@ impl FakeState {
                     locale: form.get("locale").cloned(),
                     complete: false,
                     setup_intent: Some(si),
+                    metadata: metadata(form),
                     created: now,
                 };
                 let body = self.checkout_json(&session, base, false);
@@ -448,7 +451,7 @@ impl FakeState {
             "expires_at": s.created + 86_400,
             "livemode": false,
             "locale": s.locale,
-            "metadata": {},
+            "metadata": s.metadata,
             "mode": "setup",
             "payment_intent": null,
             "payment_method_types": ["card"],
@@ -459,6 +462,27 @@ impl FakeState {
             "ui_mode": "hosted",
             "url": if s.complete { Value::Null } else { Value::from(format!("{base}hosted/{}", s.id)) }
         })
+    }
+}
+
+/// `metadata[key]=value` form fields as the object's `metadata`.
+fn metadata(form: &HashMap<String, String>) -> Value {
+    let map: serde_json::Map<String, Value> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+            Some((key.to_owned(), Value::from(v.clone())))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// A session as Stripe sends it in `checkout.session.completed`, for tests that deliver that event.
+impl super::FakeStripe {
+    pub fn checkout_session_json(&self, id: &str) -> Option<Value> {
+        let state = self.shared.lock();
+        let s = state.hosted.sessions.get(id)?;
+        Some(state.checkout_json(s, &state.base, false))
     }
 }
 

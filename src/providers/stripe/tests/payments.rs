@@ -81,6 +81,8 @@ fn setup_succeeded_from_setup_intent_and_checkout() {
             payment_method_id: Some(PM_NEW.into()),
             source: SetupSource::SetupIntent,
             setup_intent_id: Some(SETI.into()),
+            session_id: None,
+            reference: None,
         }
     );
     assert_eq!(
@@ -90,8 +92,20 @@ fn setup_succeeded_from_setup_intent_and_checkout() {
             payment_method_id: None,
             source: SetupSource::CheckoutSession,
             setup_intent_id: Some(SETI.into()),
+            session_id: Some(
+                "cs_test_c1Lx8QmZr4TnVb2Wq9Yp6Kd3Hs7Jf0Ga5Ue1Ri8Oo4Pl2Mn6Bv9Cx3Zy7Aw5".into()
+            ),
+            reference: None,
         }
     );
+    // A session we opened names its recovery case.
+    let ours = edit(fixture!("checkout.session.completed"), |v| {
+        v["data"]["object"]["metadata"] = json!({"dunning_case": "case_1"});
+    });
+    let Ok(Some(EventKind::SetupSucceeded { reference, .. })) = kind_of(&ours) else {
+        panic!()
+    };
+    assert_eq!(reference.as_deref(), Some("case_1"));
     let expanded = edit(fixture!("checkout.session.completed"), |v| {
         v["data"]["object"]["setup_intent"] =
             json!({"id": SETI, "payment_method": {"id": PM_NEW, "object": "payment_method"}});
