@@ -98,14 +98,14 @@ fn setup_succeeded_from_setup_intent_and_checkout() {
             reference: None,
         }
     );
-    // A session we opened names its recovery case.
-    let ours = edit(fixture!("checkout.session.completed"), |v| {
-        v["data"]["object"]["metadata"] = json!({"dunning_case": "case_1"});
+    // A session the tenant opened for itself names no case.
+    let theirs = edit(fixture!("checkout.session.completed"), |v| {
+        v["data"]["object"]["metadata"] = json!({});
     });
-    let Ok(Some(EventKind::SetupSucceeded { reference, .. })) = kind_of(&ours) else {
+    let Ok(Some(EventKind::SetupSucceeded { reference, .. })) = kind_of(&theirs) else {
         panic!()
     };
-    assert_eq!(reference.as_deref(), Some("case_1"));
+    assert_eq!(reference, None);
     let expanded = edit(fixture!("checkout.session.completed"), |v| {
         v["data"]["object"]["setup_intent"] =
             json!({"id": SETI, "payment_method": {"id": PM_NEW, "object": "payment_method"}});
