@@ -95,7 +95,7 @@ fn setup_succeeded_from_setup_intent_and_checkout() {
             session_id: Some(
                 "cs_test_c1Lx8QmZr4TnVb2Wq9Yp6Kd3Hs7Jf0Ga5Ue1Ri8Oo4Pl2Mn6Bv9Cx3Zy7Aw5".into()
             ),
-            reference: None,
+            reference: Some("case_01JRXK4Z8N3M5P7Q9R2S4T6V8W".into()),
         }
     );
     // A session the tenant opened for itself names no case.
