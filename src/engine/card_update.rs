@@ -81,6 +81,22 @@ pub fn link(state: &AppState, tenant_id: &str, case_id: &str) -> String {
     )
 }
 
+/// Puts "link opened" on the case's timeline (the funnel's click), once per day per case.
+pub async fn opened(state: &AppState, tenant: &TenantRow, row: &CaseRow) {
+    let now = state.clock.now();
+    let event = CaseEvent {
+        id: format!("link-opened/{}", now.date_naive()),
+        occurred_at: now,
+        kind: EventKind::Message {
+            step_id: "card_update_page".into(),
+            detail: "the customer opened the card-update link".into(),
+        },
+    };
+    if let Err(e) = feed(state, tenant, &row.invoice_id, None, &event).await {
+        tracing::warn!(case = %row.id, error = %e, "could not record the link click");
+    }
+}
+
 /// How the customer's return from the hosted page ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {

@@ -176,6 +176,9 @@ async fn show(State(s): State<AppState>, Path(token): Path<String>) -> Response 
         Ok(o) => o,
         Err(page) => return page,
     };
+    if o.case.is_open() {
+        card_update::opened(&s, &o.tenant, &o.row).await;
+    }
     match current(&s, &o).await {
         Ok(state) => html(StatusCode::OK, &page_for(&o, state)),
         Err(page) => page,

@@ -161,6 +161,22 @@ both!(
         assert_eq!(c["status"], "recovered", "{c}");
         assert_eq!(c["recovered_by"], "card_update", "{c}");
         assert_eq!(s.stripe.charges("in_portal"), 1);
+        // The funnel on the timeline: link opened (once that day), card updated, recovered.
+        let details: Vec<String> = c["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["detail"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let opened = details
+            .iter()
+            .filter(|d| d.contains("opened the card-update link"))
+            .count();
+        assert_eq!(opened, 1, "{details:?}");
+        assert!(
+            details.iter().any(|d| d.contains("payment method updated")),
+            "{details:?}"
+        );
         // Coming back again (a reload of the return URL) changes nothing.
         let r = no_redirects().get(&back).send().await.unwrap();
         assert_eq!(r.status(), 303);
