@@ -92,7 +92,23 @@ impl Application {
         ));
         let admin_token_hash = admin_token_hash(&store, &settings, &mut notices).await?;
         let clock = if settings.test_clock {
-            Clock::test(chrono::Utc::now())
+            // A restart must not move the test clock back: work planned at the advanced time would
+            // wait, and rows claimed then would look fresh.
+            let saved = store
+                .setting(crate::jobs::scheduler::TEST_CLOCK_KEY)
+                .await?
+                .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            let clock =
+                Clock::test(saved.map_or_else(chrono::Utc::now, |t| t.max(chrono::Utc::now())));
+            let requeued = store.requeue_interrupted_work(clock.now()).await?;
+            if requeued > 0 {
+                tracing::warn!(
+                    requeued,
+                    "test clock: work left in flight by the last run is due again"
+                );
+            }
+            clock
         } else {
             Clock::System
         };

@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::store::StoreError;
 
+/// Where the test clock's time is kept across restarts.
+pub const TEST_CLOCK_KEY: &str = "test_clock_now";
+
 /// Runs until `stop`, enqueueing due work every poll interval.
 pub async fn run(state: AppState, stop: CancellationToken) {
     loop {
@@ -55,6 +58,10 @@ pub async fn advance_to(
             _ => target,
         };
         let _ = state.clock.set(step);
+        state
+            .store
+            .put_setting(TEST_CLOCK_KEY, &step.to_rfc3339(), Utc::now())
+            .await?;
         let runners = super::work_batches(state.settings.work_concurrency);
         let queued = state.store.enqueue_due_work(step, 10_000, runners).await?;
         if wait {

@@ -373,4 +373,16 @@ impl Store {
         })?;
         Ok(())
     }
+
+    /// Returns every queued or claimed row to `pending`, keeping its due time. For a test-clock
+    /// start, where a row left running by the previous process cannot be told stale by time (the
+    /// clock was advanced past the wall clock). Re-running is safe: a charge re-sends its attempt's
+    /// Idempotency-Key, a message finds its outbox row.
+    pub async fn requeue_interrupted_work(&self, now: DateTime<Utc>) -> Result<u64> {
+        dispatch!(&self.db, pool => {
+            sqlx::query("update case_work set state = 'pending', updated_at = $1 where state in ('queued', 'running')")
+                .bind(now).execute(pool).await.map(|r| r.rows_affected())
+        })
+        .map_err(Into::into)
+    }
 }

@@ -40,4 +40,21 @@ impl Store {
             .await?
             .unwrap_or_else(|| value.to_string()))
     }
+
+    /// Sets `key` to `value`, whether or not it existed.
+    pub async fn put_setting(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<()> {
+        dispatch!(&self.db, pool => {
+            sqlx::query(
+                "insert into service_settings (key, value, created_at, updated_at) values ($1, $2, $3, $3)
+                 on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
 }

@@ -33,6 +33,8 @@ struct State {
     received: Vec<Received>,
     /// Recipient → the reply to give to its RCPT (e.g. "550 5.1.1 no such user").
     refuse: HashMap<String, String>,
+    /// How long to keep a client waiting for the reply to a message it has fully sent.
+    hold: std::time::Duration,
 }
 
 /// Stops the server when the last handle is dropped.
@@ -87,6 +89,12 @@ impl SmtpServer {
             .unwrap_or_else(|p| p.into_inner())
             .received
             .clone()
+    }
+
+    /// Keep each client waiting `hold` for the answer to a message, after the message has been
+    /// received (and recorded): the window in which a sender that dies cannot know it was delivered.
+    pub fn hold_replies(&self, hold: std::time::Duration) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).hold = hold;
     }
 
     /// Answer RCPT TO for `address` with `reply` (a full SMTP reply line such as "550 no such user").
@@ -162,15 +170,18 @@ async fn session(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) -> std
                     }
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
-                state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .received
-                    .push(Received {
+                let hold = {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.received.push(Received {
                         from: from.clone(),
                         to: std::mem::take(&mut to),
                         data,
                     });
+                    st.hold
+                };
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
+                }
                 "250 OK queued".into()
             }
             "RSET" => {

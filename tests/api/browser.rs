@@ -5,6 +5,7 @@
 //! Needs Debian's `chromium` and `chromium-driver`; without them the test says SKIPPED, and fails
 //! under `DUNNING_REQUIRE_CHROMIUM=1` (`.ci/run` installs both and sets it).
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,7 +33,9 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // chromedriver runs in its own process group with the browser it started: end them all.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -62,6 +65,7 @@ impl Browser {
             .unwrap()
             .port();
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
