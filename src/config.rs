@@ -24,7 +24,7 @@ pub struct Settings {
     /// Key material for encrypting processor secrets and signing links; generated on first run if unset.
     pub secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
-    /// `log`, `smtp[s]://…` or an HTTP API URL; may carry credentials, hence secret.
+    /// `log`, `smtp[s]://…` or `resend+https://KEY@host`; may carry credentials, hence secret.
     pub email: SecretString,
     /// The sender of customer emails; the tenant's name is its display name and its support address
     /// the Reply-To.
@@ -185,12 +185,12 @@ impl Settings {
         if !(email == "log"
             || email.starts_with("smtp://")
             || email.starts_with("smtps://")
-            || email.starts_with("http://")
-            || email.starts_with("https://"))
+            || email.starts_with("resend+https://")
+            || email.starts_with("resend+http://"))
         {
             return Err(invalid(
                 "DUNNING_EMAIL",
-                "expected log, smtp://user:pass@host:port or an HTTP email API URL",
+                "expected log, smtp://user:pass@host:port or resend+https://API_KEY@api.resend.com",
             ));
         }
         let email = SecretString::from(email);

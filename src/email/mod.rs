@@ -10,6 +10,7 @@ use crate::domain::money::Money;
 
 mod copy;
 pub mod format;
+pub mod http_api;
 pub mod links;
 #[cfg(test)]
 mod tests;

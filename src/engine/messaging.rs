@@ -180,6 +180,23 @@ pub(super) async fn email(
             ));
         }
     }
+    // A step run before may have recorded this message: a re-send repeats it exactly (same key).
+    let rendered = match w.runs > 0 {
+        true => match state
+            .store
+            .message_content(&w.id)
+            .await
+            .map_err(transient)?
+        {
+            Some(c) => email::Rendered {
+                subject: c.subject,
+                text: c.body_text,
+                html: c.body_html,
+            },
+            None => rendered,
+        },
+        false => rendered,
+    };
     let envelope = Envelope {
         id: w.id.clone(),
         from_name: ctx.company.clone(),
@@ -190,8 +207,20 @@ pub(super) async fn email(
         text: rendered.text,
         html: rendered.html,
     };
-    let (status, error, end) = match state.mailer.send(&envelope).await {
-        Ok(()) => {
+    let sent = state.mailer.send(&envelope).await;
+    if let Ok(Some(provider_id)) = &sent {
+        // Only a reference for the operator: failing to keep it must not turn a sent message into a
+        // failed step (whose re-run would find the row `sending` and mark it unknown).
+        if let Err(e) = state
+            .store
+            .set_provider_message_id(&w.id, provider_id)
+            .await
+        {
+            tracing::warn!(message = %w.id, error = %e, "the provider's message id was not recorded");
+        }
+    }
+    let (status, error, end) = match sent {
+        Ok(_) => {
             let detail = format!("{} email sent to {to}", message.as_str());
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }

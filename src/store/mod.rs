@@ -14,6 +14,7 @@ mod case_writes;
 pub mod cases;
 pub mod events;
 pub mod inbox;
+pub mod message_details;
 pub mod messages;
 mod nodelay;
 pub mod queue;

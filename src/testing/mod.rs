@@ -4,7 +4,9 @@
 //! - [`fake_stripe`]: a fake Stripe API over real HTTP that keeps invoices and subscriptions, decides
 //!   each payment from a script and emulates idempotency keys.
 //! - [`smtp`]: a real SMTP server that keeps what it receives (not a mock of the sending code).
+//! - [`email_api`]: a fake Resend-style HTTP email API that keeps what it accepts.
 
+pub mod email_api;
 pub mod fake_stripe;
 pub mod smtp;
 

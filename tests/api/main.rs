@@ -3,6 +3,7 @@
 mod helpers;
 
 mod email;
+mod email_http;
 mod engine;
 mod ops;
 mod queue;
