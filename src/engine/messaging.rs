@@ -145,7 +145,12 @@ pub(super) async fn email(
             .campaign_deadline(&campaign)
             .map(|d| d.with_timezone(&tz).date_naive()),
     };
-    let rendered = match email::render(message, &ctx) {
+    let custom = state
+        .store
+        .email_template(&tenant.id, message.as_str(), &ctx.locale)
+        .await
+        .map_err(transient)?;
+    let rendered = match email::render_with(message, &ctx, custom.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             let detail = format!("email not sent: {e}");

@@ -12,6 +12,7 @@ pub mod auth;
 mod campaigns;
 mod cases;
 mod clock;
+mod emails;
 pub mod error;
 mod events;
 mod json;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             .merge(events::router())
             .merge(cases::router())
             .merge(campaigns::router())
+            .merge(emails::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.

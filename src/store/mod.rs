@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 pub mod campaigns;
 mod case_writes;
 pub mod cases;
+pub mod email_templates;
 pub mod events;
 pub mod inbox;
 pub mod message_details;

@@ -4,6 +4,7 @@ mod helpers;
 
 mod email;
 mod email_http;
+mod email_templates;
 mod engine;
 mod ops;
 mod queue;
