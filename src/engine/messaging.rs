@@ -29,7 +29,8 @@ const WEEKLY_TOUCH_CAP: i64 = 3;
 /// back (a postponed or retried step).
 pub(super) type StepEnd = (Option<CaseEvent>, String, Option<DateTime<Utc>>);
 
-fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
+/// A line on the case's timeline for step `w`.
+pub(super) fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
     Some(CaseEvent {
         id: format!("{}/message/{}", w.id, w.runs),
         occurred_at: at,

@@ -224,8 +224,14 @@ async fn prepare(
                 super::messaging::email(state, &tenant, row, case, &w, level).await?;
             Ok(effect(&w, case, &tenant.id, event, result, retry_at))
         }
-        // SMS and tasks are delivered by the messaging layer as it grows; until then they are
-        // recorded as due so the plan is visible on the case.
+        "task" => {
+            let task_note = detail["note"].as_str().unwrap_or("").to_string();
+            let (event, result, retry_at) =
+                super::tasks::task(state, &tenant, row, case, &w, &task_note).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        // SMS is delivered by the messaging layer as it grows; until then it is recorded as due so
+        // the plan is visible on the case.
         _ => Ok(effect(
             &w,
             case,

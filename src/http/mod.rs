@@ -18,6 +18,7 @@ mod events;
 mod json;
 mod ops;
 mod page;
+mod tasks;
 mod tenants;
 mod webhooks;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
             .merge(cases::router())
             .merge(campaigns::router())
             .merge(emails::router())
+            .merge(tasks::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.

@@ -20,6 +20,7 @@ pub mod messages;
 mod nodelay;
 pub mod queue;
 pub mod settings;
+pub mod task_destinations;
 pub mod tenants;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.

@@ -9,5 +9,6 @@ mod engine;
 mod ops;
 mod queue;
 mod store;
+mod tasks;
 mod tenants;
 mod webhooks;
