@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod providers;
 pub mod simulate;
+pub mod sms;
 pub mod store;
 pub mod tenants;
 pub mod testing;

@@ -19,11 +19,11 @@ use crate::tenants::{Branding, Support};
 use super::{campaign_version, transient};
 
 /// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
-const QUIET_FROM: u32 = 20;
-const QUIET_UNTIL: u32 = 8;
+pub(super) const QUIET_FROM: u32 = 20;
+pub(super) const QUIET_UNTIL: u32 = 8;
 const SEND_AT: u32 = 9;
 /// Messages to one customer in 7 days, across all their cases.
-const WEEKLY_TOUCH_CAP: i64 = 3;
+pub(super) const WEEKLY_TOUCH_CAP: i64 = 3;
 
 /// How the step ended: an event for the case's timeline, the work row's result, and when to come
 /// back (a postponed or retried step).
@@ -43,7 +43,7 @@ pub(super) fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<Cas
 
 /// The next `SEND_AT` o'clock in `tz` strictly after `now`'s local date if `now` is in the evening,
 /// else today.
-fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
+pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
     let local = now.with_timezone(&tz);
     let day = if local.hour() >= QUIET_FROM {
         local.date_naive() + Duration::days(1)

@@ -20,6 +20,7 @@ use crate::store::tenants::TenantRow;
 pub mod mapping;
 mod messaging;
 mod persist;
+mod sms;
 pub mod tasks;
 pub mod work;
 

@@ -230,8 +230,11 @@ async fn prepare(
                 super::tasks::task(state, &tenant, row, case, &w, &task_note).await?;
             Ok(effect(&w, case, &tenant.id, event, result, retry_at))
         }
-        // SMS is delivered by the messaging layer as it grows; until then it is recorded as due so
-        // the plan is visible on the case.
+        "sms" => {
+            let (event, result, retry_at) = super::sms::sms(state, &tenant, case, &w).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        // A kind this version does not deliver: recorded as due so the plan is visible on the case.
         _ => Ok(effect(
             &w,
             case,

@@ -8,6 +8,7 @@ mod email_templates;
 mod engine;
 mod ops;
 mod queue;
+mod sms;
 mod store;
 mod tasks;
 mod tenants;
