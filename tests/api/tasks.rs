@@ -73,6 +73,10 @@ both!(
                 json!({"url": "ftp://example.com/x", "secret": SECRET}),
                 "url:",
             ),
+            (
+                json!({"url": "http://crm.example.com/hook", "secret": SECRET}),
+                "http:// only to localhost",
+            ),
             (json!({"url": url, "secret": "short"}), "secret:"),
         ] {
             let (status, v) = put_json(&s, "/v1/tasks/destination", body).await;
