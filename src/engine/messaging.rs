@@ -187,21 +187,22 @@ pub(super) async fn email(
         }
     }
     // A step run before may have recorded this message: a re-send repeats it exactly (same key).
-    let rendered = match w.runs > 0 {
-        true => match state
+    let stored = if w.runs > 0 {
+        state
             .store
             .message_content(&w.id)
             .await
             .map_err(transient)?
-        {
-            Some(c) => email::Rendered {
-                subject: c.subject,
-                text: c.body_text,
-                html: c.body_html,
-            },
-            None => rendered,
+    } else {
+        None
+    };
+    let rendered = match stored {
+        Some(c) => email::Rendered {
+            subject: c.subject,
+            text: c.body_text,
+            html: c.body_html,
         },
-        false => rendered,
+        None => rendered,
     };
     let envelope = Envelope {
         id: w.id.clone(),

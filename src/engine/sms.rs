@@ -149,16 +149,16 @@ pub(super) async fn sms(
         return Ok((None, format!("not sent again: the sms is {status}"), None));
     }
     // A retry sends the text first recorded.
-    let body = match w.runs > 0 {
-        true => state
+    let stored = if w.runs > 0 {
+        state
             .store
             .message_content(&w.id)
             .await
             .map_err(transient)?
-            .map(|c| c.body_text),
-        false => None,
-    }
-    .unwrap_or(body);
+    } else {
+        None
+    };
+    let body = stored.map_or(body, |c| c.body_text);
     let outcome = api.send(from, &to, &body).await;
     if let SmsOutcome::Sent(Some(id)) = &outcome
         && let Err(e) = state.store.set_provider_message_id(&w.id, id).await

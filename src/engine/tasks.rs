@@ -130,16 +130,16 @@ pub(super) async fn task(
         }
     }
     // A retry repeats the body first recorded (receivers may dedupe on it as well as on the id).
-    let body = match w.runs > 0 {
-        true => state
+    let stored = if w.runs > 0 {
+        state
             .store
             .message_content(&w.id)
             .await
             .map_err(transient)?
-            .map(|c| c.body_text),
-        false => None,
-    }
-    .unwrap_or(outgoing.body_text);
+    } else {
+        None
+    };
+    let body = stored.map_or(outgoing.body_text, |c| c.body_text);
     let sent = CLIENT
         .post(url.expose_secret())
         .header("content-type", "application/json")
