@@ -44,6 +44,8 @@ pub struct AppState {
     pub scheduling: Arc<tokio::sync::Mutex<()>>,
     /// Where customer emails go (`DUNNING_EMAIL`).
     pub mailer: Arc<crate::email::transport::Mailer>,
+    /// Where SMS steps go (`DUNNING_SMS`); `None`: SMS is off.
+    pub sms: Option<Arc<crate::sms::SmsApi>>,
     pub admin_token_hash: Arc<str>,
     pub health: Arc<WorkerHealth>,
     /// Makes worker names unique per process start, as apalis requires.
@@ -132,6 +134,13 @@ impl Application {
                 crate::email::transport::Mailer::from_setting(&settings.email)
                     .map_err(anyhow::Error::msg)?,
             ),
+            sms: match &settings.sms {
+                Some(url) => Some(Arc::new(
+                    crate::sms::SmsApi::from_url(url.expose_secret())
+                        .map_err(anyhow::Error::msg)?,
+                )),
+                None => None,
+            },
             store,
             keys,
             settings: Arc::new(settings),

@@ -24,11 +24,15 @@ pub struct Settings {
     /// Key material for encrypting processor secrets and signing links; generated on first run if unset.
     pub secret: Option<SecretString>,
     pub admin_token: Option<SecretString>,
-    /// `log`, `smtp[s]://…` or an HTTP API URL; may carry credentials, hence secret.
+    /// `log`, `smtp[s]://…` or `resend+https://KEY@host`; may carry credentials, hence secret.
     pub email: SecretString,
     /// The sender of customer emails; the tenant's name is its display name and its support address
     /// the Reply-To.
     pub email_from: String,
+    /// `twilio+https://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com`; SMS steps are off without it.
+    pub sms: Option<SecretString>,
+    /// The sender of SMS (a number in E.164 form, or an alphanumeric sender id).
+    pub sms_from: Option<String>,
     pub stripe: Option<StripeShortcut>,
     pub test_clock: bool,
     pub role: Role,
@@ -93,6 +97,8 @@ const KEYS: &[&str] = &[
     "admin_token",
     "email",
     "email_from",
+    "sms",
+    "sms_from",
     "stripe_secret_key",
     "stripe_webhook_secret",
     "stripe_api_base",
@@ -185,12 +191,12 @@ impl Settings {
         if !(email == "log"
             || email.starts_with("smtp://")
             || email.starts_with("smtps://")
-            || email.starts_with("http://")
-            || email.starts_with("https://"))
+            || email.starts_with("resend+https://")
+            || email.starts_with("resend+http://"))
         {
             return Err(invalid(
                 "DUNNING_EMAIL",
-                "expected log, smtp://user:pass@host:port or an HTTP email API URL",
+                "expected log, smtp://user:pass@host:port or resend+https://API_KEY@api.resend.com",
             ));
         }
         let email = SecretString::from(email);
@@ -199,6 +205,19 @@ impl Settings {
             return Err(invalid(
                 "DUNNING_EMAIL_FROM",
                 "expected an email address such as billing@example.com",
+            ));
+        }
+        let sms = get("sms").map(|s| SecretString::from(s.to_string()));
+        let sms_from = get("sms_from").map(str::to_string);
+        if let Some(s) = get("sms")
+            && let Err(e) = crate::sms::SmsApi::from_url(s)
+        {
+            return Err(invalid("DUNNING_SMS", e));
+        }
+        if sms.is_some() && sms_from.is_none() {
+            return Err(invalid(
+                "DUNNING_SMS_FROM",
+                "required when DUNNING_SMS is set (a number such as +15555550100)",
             ));
         }
         let stripe = match (get("stripe_secret_key"), get("stripe_webhook_secret")) {
@@ -248,6 +267,8 @@ impl Settings {
             admin_token,
             email,
             email_from,
+            sms,
+            sms_from,
             stripe,
             test_clock: parse_or(get("test_clock"), "test_clock", "false", "true or false")?,
             role,

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod pages;
 pub mod providers;
 pub mod simulate;
+pub mod sms;
 pub mod store;
 pub mod tenants;
 pub mod testing;

@@ -10,7 +10,9 @@ use crate::domain::money::Money;
 
 mod copy;
 pub mod format;
+pub mod http_api;
 pub mod links;
+pub mod overrides;
 #[cfg(test)]
 mod tests;
 pub mod transport;
@@ -94,6 +96,23 @@ impl Message {
         }
     }
 
+    /// A message from its name (`reminder`) or its campaign level (`level_2`).
+    pub fn parse(s: &str) -> Option<Message> {
+        if let Some(n) = s.strip_prefix("level_") {
+            let n = n.parse::<u8>().ok().filter(|n| (1..=4).contains(n))?;
+            return Some(Message::for_level(n));
+        }
+        Message::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Messages that ask the customer to act, through the card-update link.
+    pub fn has_link(self) -> bool {
+        !matches!(
+            self,
+            Message::CardUpdated | Message::PaymentReceived | Message::SubscriptionCancelled
+        )
+    }
+
     /// Messages that state the date of the end action.
     fn needs_date(self) -> bool {
         matches!(self, Message::Firm | Message::Final)
@@ -173,6 +192,48 @@ fn fill(text: &str, values: &[(&str, &str)]) -> String {
 
 /// Renders `message` for `ctx`: the subject, the plain text and the HTML.
 pub fn render(message: Message, ctx: &Context) -> Result<Rendered, RenderError> {
+    render_with(message, ctx, None)
+}
+
+/// Like [`render`], with a tenant's own templates for any of the three parts (the others built in).
+pub fn render_with(
+    message: Message,
+    ctx: &Context,
+    custom: Option<&overrides::TemplateSet>,
+) -> Result<Rendered, RenderError> {
+    let (subject, vars) = variables(message, ctx)?;
+    let builtin = |name: &str| {
+        ENVIRONMENT
+            .get_template(name)
+            .and_then(|t| t.render(&vars))
+            .map_err(|e| RenderError::Template(e.to_string()))
+    };
+    let Some(custom) = custom else {
+        return Ok(Rendered {
+            subject,
+            text: builtin("message.txt")?,
+            html: builtin("message.html")?,
+        });
+    };
+    let part = |source: &Option<String>, name: &str| -> Result<Option<String>, RenderError> {
+        source
+            .as_deref()
+            .map(|src| overrides::render_part(name, src, &vars))
+            .transpose()
+    };
+    Ok(Rendered {
+        subject: match part(&custom.subject, "subject.txt")? {
+            Some(s) => s.trim().to_string(),
+            None => subject,
+        },
+        text: part(&custom.text, "body.txt")?.map_or_else(|| builtin("message.txt"), Ok)?,
+        html: part(&custom.html, "body.html")?.map_or_else(|| builtin("message.html"), Ok)?,
+    })
+}
+
+/// The subject line and everything a template can use. Refuses a context without real contact
+/// details, or a firm or final notice without the date of the end action.
+fn variables(message: Message, ctx: &Context) -> Result<(String, minijinja::Value), RenderError> {
     let support_email = ctx
         .support_email
         .as_deref()
@@ -217,6 +278,7 @@ pub fn render(message: Message, ctx: &Context) -> Result<Rendered, RenderError> 
         .unwrap_or(DEFAULT_COLOR);
     let vars = context! {
         locale,
+        kind => message.as_str(),
         subject => &subject,
         heading => fill(words.heading, &values),
         greeting,
@@ -233,18 +295,12 @@ pub fn render(message: Message, ctx: &Context) -> Result<Rendered, RenderError> 
         support_email,
         support_phone => &ctx.support_phone,
         address,
+        // Raw values for tenants' own templates (the built-in ones use the sentences above).
+        amount,
+        date,
+        customer_name => name,
     };
-    let render = |name: &str| {
-        ENVIRONMENT
-            .get_template(name)
-            .and_then(|t| t.render(&vars))
-            .map_err(|e| RenderError::Template(e.to_string()))
-    };
-    Ok(Rendered {
-        subject,
-        text: render("message.txt")?,
-        html: render("message.html")?,
-    })
+    Ok((subject, vars))
 }
 
 /// A URL for an attribute, escaped by hand: minijinja's escaping also turns every `/` into `&#x2f;`,

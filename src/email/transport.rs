@@ -1,10 +1,13 @@
 //! Where rendered messages go: `log` (the default: the log and the outbox table only) or SMTP through
 //! lettre (`smtp://host:port` plain, `smtp://…?tls=required` STARTTLS, `smtps://` TLS; user and
-//! password in the URL). An HTTP email API comes next.
+//! password in the URL), or a Resend-style HTTP email API (`resend+https://API_KEY@host`, see
+//! [`super::http_api`]).
 
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
+
+use super::http_api::HttpApi;
 
 /// A rendered message addressed for sending.
 #[derive(Debug, Clone)]
@@ -22,10 +25,11 @@ pub struct Envelope {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SendError {
-    /// Worth another try later (connection refused, a 4xx from the server).
+    /// Worth another try later (connection refused, an SMTP 4xx, an HTTP 429 or 5xx).
     #[error("{0}")]
     Transient(String),
-    /// Will not succeed (a malformed or refused address, a 5xx): recorded, not retried.
+    /// Will not succeed (a malformed or refused address, an SMTP 5xx, an HTTP 422): recorded, not
+    /// retried.
     #[error("{0}")]
     Permanent(String),
 }
@@ -33,6 +37,7 @@ pub enum SendError {
 pub enum Mailer {
     Log,
     Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Http(Box<HttpApi>),
 }
 
 impl Mailer {
@@ -47,33 +52,39 @@ impl Mailer {
                 .map(|b| Mailer::Smtp(Box::new(b.build())))
                 .map_err(|e| format!("DUNNING_EMAIL is not a usable SMTP URL: {}", kind_of(&e)));
         }
-        Err("DUNNING_EMAIL: HTTP email APIs are not supported yet; use log or smtp://".into())
+        if s.starts_with("resend+") {
+            return HttpApi::from_url(s).map(|api| Mailer::Http(Box::new(api)));
+        }
+        Err("DUNNING_EMAIL: expected log, smtp[s]://… or resend+https://API_KEY@host".into())
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Mailer::Log => "log",
             Mailer::Smtp(_) => "smtp",
+            Mailer::Http(_) => "http_api",
         }
     }
 
-    pub async fn send(&self, e: &Envelope) -> Result<(), SendError> {
+    /// Sends `e`; `Ok` carries the provider's id for the message when the transport gives one.
+    pub async fn send(&self, e: &Envelope) -> Result<Option<String>, SendError> {
         match self {
             Mailer::Log => {
                 tracing::info!(
                     message = %e.id, to = %e.to, subject = %e.subject,
                     "email (DUNNING_EMAIL=log, not sent):\n{}", e.text
                 );
-                Ok(())
+                Ok(None)
             }
             Mailer::Smtp(smtp) => {
                 let mail = build(e)?;
                 match smtp.send(mail).await {
-                    Ok(_) => Ok(()),
+                    Ok(_) => Ok(None),
                     Err(err) if err.is_permanent() => Err(SendError::Permanent(kind_of(&err))),
                     Err(err) => Err(SendError::Transient(kind_of(&err))),
                 }
             }
+            Mailer::Http(api) => api.send(e).await,
         }
     }
 }

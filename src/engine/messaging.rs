@@ -19,17 +19,18 @@ use crate::tenants::{Branding, Support};
 use super::{campaign_version, transient};
 
 /// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
-const QUIET_FROM: u32 = 20;
-const QUIET_UNTIL: u32 = 8;
+pub(super) const QUIET_FROM: u32 = 20;
+pub(super) const QUIET_UNTIL: u32 = 8;
 const SEND_AT: u32 = 9;
 /// Messages to one customer in 7 days, across all their cases.
-const WEEKLY_TOUCH_CAP: i64 = 3;
+pub(super) const WEEKLY_TOUCH_CAP: i64 = 3;
 
 /// How the step ended: an event for the case's timeline, the work row's result, and when to come
 /// back (a postponed or retried step).
 pub(super) type StepEnd = (Option<CaseEvent>, String, Option<DateTime<Utc>>);
 
-fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
+/// A line on the case's timeline for step `w`.
+pub(super) fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
     Some(CaseEvent {
         id: format!("{}/message/{}", w.id, w.runs),
         occurred_at: at,
@@ -42,7 +43,7 @@ fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<CaseEvent> {
 
 /// The next `SEND_AT` o'clock in `tz` strictly after `now`'s local date if `now` is in the evening,
 /// else today.
-fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
+pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
     let local = now.with_timezone(&tz);
     let day = if local.hour() >= QUIET_FROM {
         local.date_naive() + Duration::days(1)
@@ -145,7 +146,12 @@ pub(super) async fn email(
             .campaign_deadline(&campaign)
             .map(|d| d.with_timezone(&tz).date_naive()),
     };
-    let rendered = match email::render(message, &ctx) {
+    let custom = state
+        .store
+        .email_template(&tenant.id, message.as_str(), &ctx.locale)
+        .await
+        .map_err(transient)?;
+    let rendered = match email::render_with(message, &ctx, custom.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             let detail = format!("email not sent: {e}");
@@ -180,6 +186,24 @@ pub(super) async fn email(
             ));
         }
     }
+    // A step run before may have recorded this message: a re-send repeats it exactly (same key).
+    let stored = if w.runs > 0 {
+        state
+            .store
+            .message_content(&w.id)
+            .await
+            .map_err(transient)?
+    } else {
+        None
+    };
+    let rendered = match stored {
+        Some(c) => email::Rendered {
+            subject: c.subject,
+            text: c.body_text,
+            html: c.body_html,
+        },
+        None => rendered,
+    };
     let envelope = Envelope {
         id: w.id.clone(),
         from_name: ctx.company.clone(),
@@ -190,8 +214,20 @@ pub(super) async fn email(
         text: rendered.text,
         html: rendered.html,
     };
-    let (status, error, end) = match state.mailer.send(&envelope).await {
-        Ok(()) => {
+    let sent = state.mailer.send(&envelope).await;
+    if let Ok(Some(provider_id)) = &sent {
+        // Only a reference for the operator: failing to keep it must not turn a sent message into a
+        // failed step (whose re-run would find the row `sending` and mark it unknown).
+        if let Err(e) = state
+            .store
+            .set_provider_message_id(&w.id, provider_id)
+            .await
+        {
+            tracing::warn!(message = %w.id, error = %e, "the provider's message id was not recorded");
+        }
+    }
+    let (status, error, end) = match sent {
+        Ok(_) => {
             let detail = format!("{} email sent to {to}", message.as_str());
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }

@@ -21,6 +21,8 @@ pub mod card_update;
 pub mod mapping;
 mod messaging;
 mod persist;
+mod sms;
+pub mod tasks;
 pub mod work;
 
 use mapping::{Route, Seed};

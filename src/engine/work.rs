@@ -224,8 +224,17 @@ async fn prepare(
                 super::messaging::email(state, &tenant, row, case, &w, level).await?;
             Ok(effect(&w, case, &tenant.id, event, result, retry_at))
         }
-        // SMS and tasks are delivered by the messaging layer as it grows; until then they are
-        // recorded as due so the plan is visible on the case.
+        "task" => {
+            let task_note = detail["note"].as_str().unwrap_or("").to_string();
+            let (event, result, retry_at) =
+                super::tasks::task(state, &tenant, row, case, &w, &task_note).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        "sms" => {
+            let (event, result, retry_at) = super::sms::sms(state, &tenant, case, &w).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        // A kind this version does not deliver: recorded as due so the plan is visible on the case.
         _ => Ok(effect(
             &w,
             case,

@@ -13,11 +13,13 @@ mod campaigns;
 mod cases;
 mod clock;
 mod customers;
+mod emails;
 pub mod error;
 mod events;
 mod json;
 mod ops;
 mod page;
+mod tasks;
 mod tenants;
 mod update;
 mod webhooks;
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
             .merge(campaigns::router())
             .merge(update::router())
             .merge(customers::router())
+            .merge(emails::router())
+            .merge(tasks::router())
             .merge(clock::router());
     }
     // Webhook bodies are limited by their own handler (413 with a JSON message); this guards the rest.

@@ -12,12 +12,15 @@ use sqlx::sqlite::{
 pub mod campaigns;
 mod case_writes;
 pub mod cases;
+pub mod email_templates;
 pub mod events;
 pub mod inbox;
+pub mod message_details;
 pub mod messages;
 mod nodelay;
 pub mod queue;
 pub mod settings;
+pub mod task_destinations;
 pub mod tenants;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.

@@ -4,10 +4,14 @@ mod helpers;
 
 mod browser;
 mod email;
+mod email_http;
+mod email_templates;
 mod engine;
 mod ops;
 mod queue;
+mod sms;
 mod store;
+mod tasks;
 mod tenants;
 mod update;
 mod webhooks;
