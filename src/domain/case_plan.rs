@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use super::calendar::{resolve_zone, step_time};
-use super::campaign::{Campaign, Offset, StepAction};
+use super::campaign::{Campaign, EndAction, Offset, StepAction};
 use super::case::{Case, Out};
 use super::case_facts::end;
 use super::case_retry::{plan_next_retry, promise_retry, retry_now};
@@ -60,6 +60,7 @@ pub(super) fn transition(
                 recovered_by: c.recovered_by,
                 closed_at: c.closed_at.unwrap_or(out.now),
             });
+            closing_notice(c, was_open, campaign, out);
         }
         return;
     }
@@ -97,6 +98,56 @@ pub(super) fn transition(
     }
     reconcile_steps(c, campaign, tz, out);
     plan_next_retry(c, campaign, tz, out);
+    card_updated_notice(c, e, out);
+}
+
+/// How long a thank-you for a new card waits. A retry that succeeds first (the card-update page
+/// retries at once) sends the receipt alone; one that fails first makes the thank-you moot.
+pub const CARD_UPDATED_NOTICE_DELAY_MINUTES: i64 = 2;
+
+/// A receipt when the case becomes recovered (also when a late payment revises a churn), and the
+/// news when the subscription ended: once per case each, by their fixed step ids.
+fn closing_notice(c: &Case, was_open: bool, campaign: &Campaign, out: &mut Out) {
+    let ending = c
+        .endings
+        .iter()
+        .min_by_key(|e| (e.at, e.kind.rank()))
+        .map(|e| e.kind);
+    let cancels = matches!(
+        campaign.end_action,
+        EndAction::CancelNow | EndAction::CancelAtPeriodEnd
+    );
+    let notice = match (&c.status, ending) {
+        (Status::Recovered, _) => Notice::PaymentReceived,
+        (Status::Churned, Some(EndingKind::SubscriptionEnded)) if was_open => {
+            Notice::SubscriptionCancelled
+        }
+        (Status::Churned, Some(EndingKind::CampaignExhausted)) if was_open && cancels => {
+            Notice::SubscriptionCancelled
+        }
+        _ => return,
+    };
+    out.commands.push(Command::ScheduleNotice {
+        step_id: format!("{}/notice/{}", c.id, notice.as_str()),
+        notice,
+        at: out.now,
+    });
+}
+
+/// A thank-you for a card this event brought, sent a little later unless the case moved on.
+fn card_updated_notice(c: &Case, e: &CaseEvent, out: &mut Out) {
+    let updated = matches!(
+        e.kind,
+        EventKind::PaymentMethodUpdated { .. } | EventKind::CustomerUpdatedCard { .. }
+    );
+    if !updated || c.card_updated_at != Some(e.occurred_at) || !c.card_changed() {
+        return;
+    }
+    out.commands.push(Command::ScheduleNotice {
+        step_id: format!("{}/notice/card_updated/{}", c.id, e.occurred_at.timestamp()),
+        notice: Notice::CardUpdated,
+        at: out.now + Duration::minutes(CARD_UPDATED_NOTICE_DELAY_MINUTES),
+    });
 }
 
 /// Cancels what is pending; steps already due count as done (their jobs ran).

@@ -78,6 +78,26 @@ pub struct Failure {
     pub classification: Classification,
 }
 
+/// Messages that answer an event rather than escalate: a thank-you for a new card, a receipt, the
+/// news that the subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    CardUpdated,
+    PaymentReceived,
+    SubscriptionCancelled,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::CardUpdated => "card_updated",
+            Notice::PaymentReceived => "payment_received",
+            Notice::SubscriptionCancelled => "subscription_cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AttemptTrigger {
@@ -334,6 +354,13 @@ pub enum Command {
     ScheduleTask {
         step_id: String,
         note: String,
+        at: DateTime<Utc>,
+    },
+    /// A message about what just happened (not a campaign step), sent at `at` unless the case has
+    /// moved on by then.
+    ScheduleNotice {
+        step_id: String,
+        notice: Notice,
         at: DateTime<Utc>,
     },
     /// Feed back `TimerFired { timer }` at `at` (event id `{step_id}/fired`).

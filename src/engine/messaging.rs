@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
 use crate::app::AppState;
 use crate::domain::calendar::{local_to_utc, resolve_zone};
-use crate::domain::case::{Case, CaseEvent, EventKind};
+use crate::domain::case::{Case, CaseEvent, EventKind, Notice, Status};
 use crate::email::links::{self, LinkTarget};
 use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
@@ -56,18 +56,54 @@ pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Ut
     )
 }
 
+/// What an email work row sends: a campaign level, or a notice about what just happened.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Mail {
+    Level(u8),
+    Notice(Notice),
+}
+
+impl Mail {
+    /// Whether the message still fits the case; `Err` says why not.
+    fn still_wanted(self, case: &Case) -> Result<Message, &'static str> {
+        match self {
+            Mail::Level(_) | Mail::Notice(Notice::CardUpdated) if !case.is_open() => {
+                Err("the case is closed")
+            }
+            Mail::Level(level) => Ok(Message::for_step(case, level)),
+            // A retry of the new card has already answered (declined): thanks would ring hollow.
+            Mail::Notice(Notice::CardUpdated) if !case.card_changed() => {
+                Err("the new card has been tried since")
+            }
+            Mail::Notice(Notice::CardUpdated) => Ok(Message::CardUpdated),
+            Mail::Notice(Notice::PaymentReceived) if case.status != Status::Recovered => {
+                Err("the case is no longer recovered")
+            }
+            Mail::Notice(Notice::PaymentReceived) => Ok(Message::PaymentReceived),
+            Mail::Notice(Notice::SubscriptionCancelled) if case.status != Status::Churned => {
+                Err("the case is no longer churned")
+            }
+            Mail::Notice(Notice::SubscriptionCancelled) => Ok(Message::SubscriptionCancelled),
+        }
+    }
+}
+
 pub(super) async fn email(
     state: &AppState,
     tenant: &TenantRow,
     row: &CaseRow,
     case: &Case,
     w: &WorkRow,
-    level: u8,
+    mail: Mail,
 ) -> Result<StepEnd, ProcessError> {
     let now = state.clock.now();
-    if !case.is_open() {
-        return Ok((None, "not sent: the case is closed".into(), None));
-    }
+    let message = match mail.still_wanted(case) {
+        Ok(m) => m,
+        Err(why) => return Ok((None, format!("not sent: {why}"), None)),
+    };
+    // A notice answers something the customer did or saw happen: it goes at once, whatever the
+    // hour or the week's count (it still counts toward the cap of later reminders).
+    let reminder = matches!(mail, Mail::Level(_));
     let Some(to) = row.customer_email.clone().filter(|e| !e.trim().is_empty()) else {
         let detail = "email not sent: the customer has no email address".to_string();
         return Ok((note(w, now, detail.clone()), detail, None));
@@ -87,7 +123,7 @@ pub(super) async fn email(
             .or(Some(tenant.time_zone.as_str())),
     );
     let hour = now.with_timezone(&tz).hour();
-    if !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
+    if reminder && !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
         let at = next_daytime(now, tz);
         return Ok((None, format!("postponed to {at}: quiet hours"), Some(at)));
     }
@@ -96,27 +132,28 @@ pub(super) async fn email(
         .messages_sent_to(&tenant.id, &case.customer_id, now - Duration::days(7))
         .await
         .map_err(transient)?;
-    if sent >= WEEKLY_TOUCH_CAP {
+    if reminder && sent >= WEEKLY_TOUCH_CAP {
         let at = next_daytime(now + Duration::days(1), tz);
         let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
         return Ok((None, why, Some(at)));
     }
-    // Just before sending: a payment that arrived meanwhile settles the case instead.
-    let creds = super::work::credentials(state, tenant)?;
-    match state.processor.get_invoice(&creds, &case.invoice_id).await {
-        Ok(invoice) => {
-            if let Some(event) = super::work::settled(w, &invoice, now) {
-                let why = "not sent: the invoice was settled elsewhere";
-                return Ok((Some(event), why.into(), None));
+    // Just before a reminder: a payment that arrived meanwhile settles the case instead.
+    if reminder {
+        let creds = super::work::credentials(state, tenant)?;
+        match state.processor.get_invoice(&creds, &case.invoice_id).await {
+            Ok(invoice) => {
+                if let Some(event) = super::work::settled(w, &invoice, now) {
+                    let why = "not sent: the invoice was settled elsewhere";
+                    return Ok((Some(event), why.into(), None));
+                }
             }
-        }
-        Err(e) => {
-            let at = now + Duration::minutes(15);
-            return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
+            Err(e) => {
+                let at = now + Duration::minutes(15);
+                return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
+            }
         }
     }
     let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
-    let message = Message::for_step(case, level);
     let branding: Branding = serde_json::from_str(&tenant.branding).unwrap_or_default();
     let support: Support = serde_json::from_str(&tenant.support).unwrap_or_default();
     let token = links::sign(

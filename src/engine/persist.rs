@@ -113,6 +113,18 @@ fn changes(
                 *at,
                 json!({"note": note}),
             ),
+            Command::ScheduleNotice {
+                step_id,
+                notice,
+                at,
+            } => upsert(
+                &mut work,
+                &mut live,
+                step_id,
+                "notice",
+                *at,
+                json!({"notice": notice}),
+            ),
             Command::ScheduleTimer { step_id, timer, at } => upsert(
                 &mut work,
                 &mut live,

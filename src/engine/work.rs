@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use crate::app::AppState;
 use crate::domain::campaign::EndAction;
 use crate::domain::case::{
-    self, AttemptResult, AttemptState, Case, CaseEvent, EventKind, PaidVia, Timer,
+    self, AttemptResult, AttemptState, Case, CaseEvent, EventKind, Notice, PaidVia, Timer,
 };
 use crate::domain::network;
 use crate::jobs::process_event::ProcessError;
@@ -220,8 +220,17 @@ async fn prepare(
         }
         "email" => {
             let level = detail["level"].as_u64().unwrap_or(1).min(9) as u8;
+            let mail = super::messaging::Mail::Level(level);
             let (event, result, retry_at) =
-                super::messaging::email(state, &tenant, row, case, &w, level).await?;
+                super::messaging::email(state, &tenant, row, case, &w, mail).await?;
+            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        }
+        "notice" => {
+            let notice: Notice = serde_json::from_value(detail["notice"].clone())
+                .map_err(|e| ProcessError::Permanent(e.to_string()))?;
+            let mail = super::messaging::Mail::Notice(notice);
+            let (event, result, retry_at) =
+                super::messaging::email(state, &tenant, row, case, &w, mail).await?;
             Ok(effect(&w, case, &tenant.id, event, result, retry_at))
         }
         "task" => {

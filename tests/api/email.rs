@@ -9,7 +9,7 @@ use crate::both;
 use crate::engine::{Setup, add_invoice, invoice_event, payment_failed, setup_with};
 use crate::helpers::*;
 
-async fn with_smtp(b: Backend) -> Option<(Setup, SmtpServer)> {
+pub(crate) async fn with_smtp(b: Backend) -> Option<(Setup, SmtpServer)> {
     let smtp = SmtpServer::start().await;
     let url = smtp.url();
     let s = setup_with(
@@ -36,7 +36,7 @@ async fn with_smtp(b: Backend) -> Option<(Setup, SmtpServer)> {
     Some((s, smtp))
 }
 
-fn subjects(smtp: &SmtpServer) -> Vec<String> {
+pub(crate) fn subjects(smtp: &SmtpServer) -> Vec<String> {
     smtp.received()
         .iter()
         .map(|m| m.header("Subject").unwrap_or_default())
@@ -60,9 +60,15 @@ both!(
         let c = s.case("in_mail").await;
         assert_eq!(c["status"], "churned", "{c}");
         let got = smtp.received();
-        // The default campaign's four levels, in order, each once, to the customer.
-        assert_eq!(got.len(), 4, "{:?}", subjects(&smtp));
-        for m in &got {
+        // The default campaign's four levels, in order, each once, to the customer; then the news
+        // that the end action cancelled the subscription.
+        assert_eq!(got.len(), 5, "{:?}", subjects(&smtp));
+        assert!(
+            got[4].data.contains("subscription_cancelled") || got[4].data.contains("sili"),
+            "{:?}",
+            subjects(&smtp)
+        );
+        for m in &got[..4] {
             assert_eq!(m.to, vec!["jenny.rosen@example.com".to_string()]);
             assert_eq!(m.from, "billing@dunning.test");
             assert!(m.header("Reply-To").unwrap().contains("help@acme.test"));
@@ -73,7 +79,7 @@ both!(
         }
         let ids: std::collections::BTreeSet<_> =
             got.iter().filter_map(|m| m.header("Message-ID")).collect();
-        assert_eq!(ids.len(), 4, "one Message-ID per step");
+        assert_eq!(ids.len(), 5, "one Message-ID per step");
         let subjects = subjects(&smtp);
         // MIME-encoded subjects carry non-ASCII French; decode-free checks on the ASCII parts.
         assert!(
@@ -89,7 +95,7 @@ both!(
             .iter()
             .filter(|t| t["kind"] == "message" && t["detail"].as_str().unwrap().contains("sent"))
             .count();
-        assert_eq!(sent, 4, "{c}");
+        assert_eq!(sent, 5, "{c}");
         s.app.stop().await;
     }
 );
@@ -127,7 +133,14 @@ both!(recovery_stops_the_emails, |b| async move {
     s.advance_days(30).await;
     let c = s.case("in_paid").await;
     assert_eq!(c["status"], "recovered", "{c}");
-    assert_eq!(smtp.received().len(), before, "{:?}", subjects(&smtp));
+    // No more reminders: only the receipt.
+    assert_eq!(smtp.received().len(), before + 1, "{:?}", subjects(&smtp));
+    let receipt = &smtp.received()[before];
+    assert!(
+        receipt.data.contains("Paiement re") || receipt.data.contains("Paiement_re"),
+        "{}",
+        receipt.data
+    );
     s.app.stop().await;
 });
 

@@ -79,8 +79,10 @@ both!(
         let c = s.case("in_api").await;
         assert_eq!(c["status"], "churned", "{c}");
         let got = api.accepted();
-        assert_eq!(got.len(), 4, "{:?}", subjects(&api));
-        for m in &got {
+        // Four levels, then the news that the subscription was cancelled.
+        assert_eq!(got.len(), 5, "{:?}", subjects(&api));
+        assert!(got[4].subject().contains("résilié"), "{:?}", subjects(&api));
+        for m in &got[..4] {
             assert_eq!(m.to(), vec![TO.to_string()]);
             assert_eq!(m.body["from"], "\"Acme Analytics\" <billing@dunning.test>");
             assert_eq!(m.body["reply_to"], "help@acme.test");
@@ -94,7 +96,7 @@ both!(
             .iter()
             .filter_map(|m| m.idempotency_key.clone())
             .collect();
-        assert_eq!(keys.len(), 4, "one Idempotency-Key per step");
+        assert_eq!(keys.len(), 5, "one Idempotency-Key per step");
         assert!(
             got[0].subject().contains("n’a pas abouti"),
             "{:?}",
@@ -109,12 +111,12 @@ both!(
         let notes = message_notes(&s, "in_api").await;
         assert_eq!(
             notes.iter().filter(|d| d.contains("sent")).count(),
-            4,
+            5,
             "{notes:?}"
         );
         let case_id = c["id"].as_str().unwrap();
         let rows = s.app.store.messages_of_case(case_id).await.unwrap();
-        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.len(), 5);
         let mut ids = Vec::new();
         for r in &rows {
             assert_eq!(r.status, "sent", "{r:?}");
@@ -151,7 +153,9 @@ both!(
         s.advance_days(30).await;
         let c = s.case("in_api_paid").await;
         assert_eq!(c["status"], "recovered", "{c}");
-        assert_eq!(api.accepted().len(), 1, "{:?}", subjects(&api));
+        // No more reminders: only the receipt.
+        assert_eq!(api.accepted().len(), 2, "{:?}", subjects(&api));
+        assert!(api.accepted()[1].subject().contains("Paiement reçu"));
         s.app.stop().await;
     }
 );

@@ -48,6 +48,20 @@ impl Setup {
         v["now"].as_str().unwrap().parse().unwrap()
     }
 
+    pub(crate) async fn advance_minutes(&self, minutes: i64) {
+        let r = self
+            .app
+            .client
+            .post(format!("{}/v1/admin/clock", self.app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"advance_seconds": minutes * 60}))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
     pub(crate) async fn advance_days(&self, days: i64) {
         let r = self
             .app

@@ -7,6 +7,7 @@ mod email;
 mod email_http;
 mod email_templates;
 mod engine;
+mod notices;
 mod ops;
 mod queue;
 mod sms;
