@@ -53,6 +53,7 @@ pub struct TenantInput {
     pub support: Option<Support>,
     /// `billing_portal` (default) or `checkout`.
     pub card_update: Option<String>,
+    pub expiring_card_notices: Option<bool>,
 }
 
 /// What the API shows of a tenant: never a secret, only hints that one is set.
@@ -68,6 +69,7 @@ pub struct TenantView {
     pub branding: Branding,
     pub support: Support,
     pub card_update: String,
+    pub expiring_card_notices: bool,
     pub webhook_path: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -180,6 +182,9 @@ pub fn apply(
             None => errs.push("card_update: expected billing_portal or checkout".into()),
         }
     }
+    if let Some(on) = input.expiring_card_notices {
+        row.expiring_card_notices = on;
+    }
     if let Some(stripe) = input.stripe {
         apply_stripe(row, stripe, keys, &mut errs);
     }
@@ -247,6 +252,7 @@ pub fn new_row(now: DateTime<Utc>, api_key: &str) -> TenantRow {
         branding: "{}".into(),
         support: "{}".into(),
         card_update: CardUpdateFlow::default().as_str().into(),
+        expiring_card_notices: false,
         created_at: now,
         updated_at: now,
     }
@@ -288,6 +294,7 @@ pub fn view(row: &TenantRow, keys: &Keys) -> TenantView {
         branding: serde_json::from_str(&row.branding).unwrap_or_default(),
         support: serde_json::from_str(&row.support).unwrap_or_default(),
         card_update: row.card_update.clone(),
+        expiring_card_notices: row.expiring_card_notices,
         webhook_path: path,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -152,6 +152,15 @@ fn en(m: Message) -> Copy {
             ],
             action: None,
         },
+        Message::CardExpiring => Copy {
+            subject: "Your card for {company} expires soon",
+            heading: "Your card is about to expire",
+            paragraphs: &[
+                "The card you pay your {company} subscription with expires on {date}.",
+                "Update it now and your next payment will go through without interruption.",
+            ],
+            action: Some("Update your card"),
+        },
     }
 }
 
@@ -235,6 +244,15 @@ fn fr(m: Message) -> Copy {
                 "Vous pouvez revenir à tout moment. Si vous pensez qu’il s’agit d’une erreur, répondez simplement à cet e-mail.",
             ],
             action: None,
+        },
+        Message::CardExpiring => Copy {
+            subject: "Votre carte pour {company} expire bientôt",
+            heading: "Votre carte arrive à expiration",
+            paragraphs: &[
+                "La carte avec laquelle vous réglez votre abonnement {company} expire le {date}.",
+                "Mettez-la à jour dès maintenant pour que votre prochain paiement passe sans interruption.",
+            ],
+            action: Some("Mettre à jour ma carte"),
         },
     }
 }
@@ -320,6 +338,15 @@ fn nl(m: Message) -> Copy {
             ],
             action: None,
         },
+        Message::CardExpiring => Copy {
+            subject: "Je kaart voor {company} verloopt binnenkort",
+            heading: "Je kaart verloopt binnenkort",
+            paragraphs: &[
+                "De kaart waarmee je je abonnement bij {company} betaalt, verloopt op {date}.",
+                "Werk hem nu bij, dan gaat je volgende betaling zonder onderbreking door.",
+            ],
+            action: Some("Kaart bijwerken"),
+        },
     }
 }
 
@@ -404,6 +431,15 @@ fn de(m: Message) -> Copy {
             ],
             action: None,
         },
+        Message::CardExpiring => Copy {
+            subject: "Ihre Karte für {company} läuft bald ab",
+            heading: "Ihre Karte läuft bald ab",
+            paragraphs: &[
+                "Die Karte, mit der Sie Ihr {company}-Abonnement bezahlen, läuft am {date} ab.",
+                "Aktualisieren Sie sie jetzt, damit Ihre nächste Zahlung ohne Unterbrechung durchgeht.",
+            ],
+            action: Some("Karte aktualisieren"),
+        },
     }
 }
 
@@ -487,6 +523,15 @@ fn es(m: Message) -> Copy {
                 "Puedes volver cuando quieras. Si crees que se trata de un error, responde a este correo.",
             ],
             action: None,
+        },
+        Message::CardExpiring => Copy {
+            subject: "Tu tarjeta para {company} caduca pronto",
+            heading: "Tu tarjeta está a punto de caducar",
+            paragraphs: &[
+                "La tarjeta con la que pagas tu suscripción a {company} caduca el {date}.",
+                "Actualízala ahora y tu próximo pago se hará sin interrupciones.",
+            ],
+            action: Some("Actualizar mi tarjeta"),
         },
     }
 }

@@ -39,10 +39,12 @@ pub enum Message {
     CardUpdated,
     PaymentReceived,
     SubscriptionCancelled,
+    /// The card on file expires at the end of the month (an opt-in notice, outside any case).
+    CardExpiring,
 }
 
 impl Message {
-    pub const ALL: [Message; 9] = [
+    pub const ALL: [Message; 10] = [
         Message::Failed,
         Message::Reminder,
         Message::Firm,
@@ -52,6 +54,7 @@ impl Message {
         Message::CardUpdated,
         Message::PaymentReceived,
         Message::SubscriptionCancelled,
+        Message::CardExpiring,
     ];
 
     /// The escalation message for a campaign's email level (1 = friendliest; 4 and above = final).
@@ -93,6 +96,7 @@ impl Message {
             Message::CardUpdated => "card_updated",
             Message::PaymentReceived => "payment_received",
             Message::SubscriptionCancelled => "subscription_cancelled",
+            Message::CardExpiring => "card_expiring",
         }
     }
 
@@ -113,9 +117,9 @@ impl Message {
         )
     }
 
-    /// Messages that state the date of the end action.
+    /// Messages that state a date: the end action's, or the card's expiry.
     fn needs_date(self) -> bool {
-        matches!(self, Message::Firm | Message::Final)
+        matches!(self, Message::Firm | Message::Final | Message::CardExpiring)
     }
 }
 

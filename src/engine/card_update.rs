@@ -36,6 +36,26 @@ pub async fn start(
     row: &CaseRow,
     page_url: &str,
 ) -> Result<HostedSession, CardUpdateError> {
+    start_for(
+        state,
+        tenant,
+        &row.customer_id,
+        &row.currency,
+        &row.id,
+        page_url,
+    )
+    .await
+}
+
+/// [`start`] for a customer, outside any case (`reference` names what the session is for).
+pub async fn start_for(
+    state: &AppState,
+    tenant: &TenantRow,
+    customer_id: &str,
+    currency: &str,
+    reference: &str,
+    page_url: &str,
+) -> Result<HostedSession, CardUpdateError> {
     let flow = CardUpdateFlow::parse(&tenant.card_update).unwrap_or_default();
     let return_url = match flow {
         CardUpdateFlow::BillingPortal => format!("{page_url}/done"),
@@ -45,18 +65,17 @@ pub async fn start(
     };
     let request = CardUpdateRequest {
         flow,
-        customer_id: row.customer_id.clone(),
-        currency: row.currency.clone(),
+        customer_id: customer_id.to_owned(),
+        currency: currency.to_owned(),
         return_url,
         cancel_url: page_url.to_owned(),
         locale: Some(tenant.locale.clone()),
-        reference: row.id.clone(),
+        reference: reference.to_owned(),
     };
     let creds = super::work::credentials(state, tenant)?;
     // One session per case and minute: a double click opens the same page, a later visit a new one.
     let key = format!(
-        "card-update/{}/{}",
-        row.id,
+        "card-update/{reference}/{}",
         state.clock.now().timestamp() / 60
     );
     Ok(state
@@ -95,6 +114,14 @@ pub async fn opened(state: &AppState, tenant: &TenantRow, row: &CaseRow) {
     if let Err(e) = feed(state, tenant, &row.invoice_id, None, &event).await {
         tracing::warn!(case = %row.id, error = %e, "could not record the link click");
     }
+}
+
+/// The `case` part of a link that names a customer rather than a case (expiring-card notices).
+pub const CUSTOMER_PREFIX: &str = "customer:";
+
+/// A fresh signed link to update the customer's card outside any case.
+pub fn customer_link(state: &AppState, tenant_id: &str, customer_id: &str) -> String {
+    link(state, tenant_id, &format!("{CUSTOMER_PREFIX}{customer_id}"))
 }
 
 /// How the customer's return from the hosted page ended.
@@ -143,6 +170,21 @@ pub async fn complete(
     };
     feed(state, tenant, &row.invoice_id, None, &event).await?;
     Ok(Completion::Updated)
+}
+
+/// [`complete`] outside any case: makes the saved card the default. `true` when one was saved.
+pub async fn complete_for(
+    state: &AppState,
+    tenant: &TenantRow,
+    customer_id: &str,
+    checkout_session: Option<&str>,
+) -> Result<bool, CardUpdateError> {
+    let creds = super::work::credentials(state, tenant)?;
+    let method = state
+        .processor
+        .complete_card_update(&creds, customer_id, None, checkout_session)
+        .await?;
+    Ok(method.is_some())
 }
 
 /// The dates a customer may promise to pay by: from tomorrow (their time) to the campaign's end,

@@ -45,6 +45,8 @@ pub enum Route {
     /// A card saved through a Checkout session we opened for this case: make it the default and
     /// retry, as when the customer comes back to the page (whichever comes first does it).
     CardUpdateSession { case_id: String, session_id: String },
+    /// A customer's card expires soon (a notice, if the tenant opted in).
+    CardExpiring { customer_id: String, card: CardInfo },
     /// Nothing for the engine to do.
     Nothing,
 }
@@ -170,6 +172,10 @@ pub fn route(e: &NormalizedEvent) -> Route {
             customer_id: customer_id.clone(),
             event: ev(CaseKind::PaymentMethodUpdated { card: None }),
         },
+        EventKind::CardExpiring { customer_id, card } => Route::CardExpiring {
+            customer_id: customer_id.clone(),
+            card: card.clone(),
+        },
         // Stripe usually sends `charge.failed` before `invoice.payment_failed`: open the case from it
         // so its decline code is not lost; the invoice event fills in the rest.
         EventKind::PaymentFailed(p) => match &p.invoice_id {
@@ -257,7 +263,7 @@ mod tests {
         ));
         assert!(matches!(
             route(&fixture("customer.source.expiring.json")),
-            Route::Nothing
+            Route::CardExpiring { .. }
         ));
         assert!(matches!(
             route(&fixture("invoice.voided.json")),

@@ -18,6 +18,7 @@ use crate::store::events::EventRow;
 use crate::store::tenants::TenantRow;
 
 pub mod card_update;
+mod expiring;
 pub mod mapping;
 mod messaging;
 mod persist;
@@ -65,6 +66,9 @@ async fn handle_route(
 ) -> Result<(), ProcessError> {
     match route {
         Route::Nothing => Ok(()),
+        Route::CardExpiring { customer_id, card } => {
+            expiring::card_expiring(state, tenant, &customer_id, &card).await
+        }
         Route::CardUpdateSession {
             case_id,
             session_id,

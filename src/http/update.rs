@@ -114,6 +114,42 @@ fn page_for(o: &Opened, state: PageState) -> Page {
     }
 }
 
+/// A link outside any case (an expiring-card notice): its tenant, customer and own URL.
+struct ForCustomer {
+    tenant: TenantRow,
+    customer_id: String,
+    url: String,
+}
+
+/// `Some` when the token is a valid customer link (an invalid one is left to [`open`]).
+async fn for_customer(s: &AppState, token: &str) -> Option<ForCustomer> {
+    let target = links::verify(s.keys.link_signing_key(), token, s.clock.now()).ok()?;
+    let customer_id = target
+        .case_id
+        .strip_prefix(card_update::CUSTOMER_PREFIX)?
+        .to_owned();
+    let tenant = s.store.tenant(&target.tenant_id).await.ok().flatten()?;
+    Some(ForCustomer {
+        url: format!(
+            "{}/update/{token}",
+            s.settings.public_url.trim_end_matches('/')
+        ),
+        tenant,
+        customer_id,
+    })
+}
+
+fn customer_page(c: &ForCustomer, state: PageState) -> Response {
+    let page = Page {
+        locale: c.tenant.locale.clone(),
+        brand: Some(brand(&c.tenant)),
+        amount: None,
+        path: Some(c.url.clone()),
+        state,
+    };
+    html(StatusCode::OK, &page)
+}
+
 /// Verifies the token and loads its case, or answers with the page that says why not.
 async fn open(s: &AppState, token: &str) -> Result<Opened, Response> {
     let now = s.clock.now();
@@ -172,6 +208,9 @@ async fn current(s: &AppState, o: &Opened) -> Result<PageState, Response> {
 }
 
 async fn show(State(s): State<AppState>, Path(token): Path<String>) -> Response {
+    if let Some(c) = for_customer(&s, &token).await {
+        return customer_page(&c, PageState::Renew);
+    }
     let o = match open(&s, &token).await {
         Ok(o) => o,
         Err(page) => return page,
@@ -186,6 +225,15 @@ async fn show(State(s): State<AppState>, Path(token): Path<String>) -> Response 
 }
 
 async fn session(State(s): State<AppState>, Path(token): Path<String>) -> Response {
+    if let Some(c) = for_customer(&s, &token).await {
+        let reference = format!("{}{}", card_update::CUSTOMER_PREFIX, c.customer_id);
+        return match card_update::start_for(&s, &c.tenant, &c.customer_id, "", &reference, &c.url)
+            .await
+        {
+            Ok(session) => Redirect::to(&session.url).into_response(),
+            Err(e) => unavailable(&c.tenant, &e),
+        };
+    }
     let o = match open(&s, &token).await {
         Ok(o) => o,
         Err(page) => return page,
@@ -209,6 +257,18 @@ async fn done(
     Path(token): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
+    let session = q
+        .session_id
+        .filter(|id| !id.is_empty() && !id.contains('{'));
+    if let Some(c) = for_customer(&s, &token).await {
+        return match card_update::complete_for(&s, &c.tenant, &c.customer_id, session.as_deref())
+            .await
+        {
+            Ok(true) => customer_page(&c, PageState::Saved),
+            Ok(false) => customer_page(&c, PageState::Renew),
+            Err(e) => unavailable(&c.tenant, &e),
+        };
+    }
     let o = match open(&s, &token).await {
         Ok(o) => o,
         Err(page) => return page,
@@ -216,9 +276,6 @@ async fn done(
     if !o.case.is_open() {
         return Redirect::to(&o.url).into_response();
     }
-    let session = q
-        .session_id
-        .filter(|id| !id.is_empty() && !id.contains('{'));
     match card_update::complete(&s, &o.tenant, &o.row, &o.case, session.as_deref()).await {
         // Redirected, so that reloading the result never repeats the update.
         Ok(Completion::Updated) => Redirect::to(&o.url).into_response(),

@@ -32,6 +32,10 @@ pub struct PageCopy {
     pub unavailable_heading: &'static str,
     pub unavailable_text: &'static str,
     pub contact: &'static str,
+    pub renew_heading: &'static str,
+    pub renew_text: &'static str,
+    pub saved_heading: &'static str,
+    pub saved_text: &'static str,
 }
 
 pub fn page_copy(locale: &str) -> &'static PageCopy {
@@ -75,6 +79,10 @@ static EN: PageCopy = PageCopy {
     unavailable_heading: "We could not reach our payment provider",
     unavailable_text: "Nothing was charged. Please try again in a minute.",
     contact: "Questions? Contact us:",
+    renew_heading: "Update your card",
+    renew_text: "Your card expires soon. Add your new card now and your next payment will go through without interruption.",
+    saved_heading: "Thank you, your card is saved",
+    saved_text: "Your next payments will use it. There is nothing more to do.",
 };
 
 static FR: PageCopy = PageCopy {
@@ -108,6 +116,10 @@ static FR: PageCopy = PageCopy {
     unavailable_heading: "Notre prestataire de paiement est injoignable",
     unavailable_text: "Rien n’a été débité. Réessayez dans une minute.",
     contact: "Une question ? Contactez-nous :",
+    renew_heading: "Mettez à jour votre carte",
+    renew_text: "Votre carte expire bientôt. Ajoutez dès maintenant votre nouvelle carte pour que votre prochain paiement passe sans interruption.",
+    saved_heading: "Merci, votre carte est enregistrée",
+    saved_text: "Vos prochains paiements l’utiliseront. Vous n’avez plus rien à faire.",
 };
 
 static NL: PageCopy = PageCopy {
@@ -141,6 +153,10 @@ static NL: PageCopy = PageCopy {
     unavailable_heading: "We konden onze betaalprovider niet bereiken",
     unavailable_text: "Er is niets afgeschreven. Probeer het over een minuut opnieuw.",
     contact: "Vragen? Neem contact op:",
+    renew_heading: "Werk je kaart bij",
+    renew_text: "Je kaart verloopt binnenkort. Voeg nu je nieuwe kaart toe, dan gaat je volgende betaling zonder onderbreking door.",
+    saved_heading: "Bedankt, je kaart is opgeslagen",
+    saved_text: "Je volgende betalingen gebruiken deze kaart. Je hoeft niets meer te doen.",
 };
 
 static DE: PageCopy = PageCopy {
@@ -174,6 +190,10 @@ static DE: PageCopy = PageCopy {
     unavailable_heading: "Unser Zahlungsanbieter ist nicht erreichbar",
     unavailable_text: "Es wurde nichts belastet. Bitte versuchen Sie es in einer Minute erneut.",
     contact: "Fragen? Kontaktieren Sie uns:",
+    renew_heading: "Karte aktualisieren",
+    renew_text: "Ihre Karte läuft bald ab. Hinterlegen Sie jetzt Ihre neue Karte, damit Ihre nächste Zahlung ohne Unterbrechung durchgeht.",
+    saved_heading: "Danke, Ihre Karte ist gespeichert",
+    saved_text: "Ihre nächsten Zahlungen laufen über diese Karte. Sie müssen nichts weiter tun.",
 };
 
 static ES: PageCopy = PageCopy {
@@ -207,4 +227,8 @@ static ES: PageCopy = PageCopy {
     unavailable_heading: "No pudimos contactar con nuestro proveedor de pagos",
     unavailable_text: "No se ha cobrado nada. Inténtalo de nuevo en un minuto.",
     contact: "¿Preguntas? Contáctanos:",
+    renew_heading: "Actualiza tu tarjeta",
+    renew_text: "Tu tarjeta caduca pronto. Añade ya tu nueva tarjeta y tu próximo pago se hará sin interrupciones.",
+    saved_heading: "Gracias, tu tarjeta está guardada",
+    saved_text: "Tus próximos pagos la usarán. No tienes que hacer nada más.",
 };

@@ -72,6 +72,10 @@ pub enum State {
     Closed,
     /// The processor could not be reached; nothing happened.
     Unavailable,
+    /// Outside any case: the card on file expires soon.
+    Renew,
+    /// Outside any case: the new card is saved.
+    Saved,
 }
 
 /// Everything one page is rendered from.
@@ -231,6 +235,11 @@ pub fn render(page: &Page) -> String {
         State::Paid => (c.paid_heading, vec![vars(c.paid_text)]),
         State::Closed => (c.closed_heading, vec![c.closed_text.into()]),
         State::Unavailable => (c.unavailable_heading, vec![c.unavailable_text.into()]),
+        State::Renew => {
+            update = true;
+            (c.renew_heading, vec![c.renew_text.into()])
+        }
+        State::Saved => (c.saved_heading, vec![c.saved_text.into()]),
     };
     let color = page
         .brand

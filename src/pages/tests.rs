@@ -36,6 +36,8 @@ fn states() -> Vec<State> {
         State::Paid,
         State::Closed,
         State::Unavailable,
+        State::Renew,
+        State::Saved,
     ]
 }
 

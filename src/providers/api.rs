@@ -9,7 +9,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::providers::{DeclineInfo, PaymentMethodInfo};
+use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
 /// A boxed, sendable future: `async fn` in a trait would not be dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -174,7 +174,7 @@ impl CardUpdateFlow {
 pub struct CardUpdateRequest {
     pub flow: CardUpdateFlow,
     pub customer_id: String,
-    /// Lower-case ISO code of the amount owed (Checkout's setup mode wants one).
+    /// Lower-case ISO code of the amount owed, or empty outside a case.
     pub currency: String,
     /// Where the customer comes back to after saving a card. For Checkout, `{CHECKOUT_SESSION_ID}`
     /// in it is replaced by the session's id.
@@ -186,6 +186,15 @@ pub struct CardUpdateRequest {
     /// Our reference for the session (the recovery case id), where the processor keeps one: its
     /// completion webhook then names the case.
     pub reference: String,
+}
+
+/// What a notice to a customer needs from the processor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerInfo {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// The card their invoices are charged with now.
+    pub default_card: Option<CardInfo>,
 }
 
 /// A processor-hosted page to send the customer to.
@@ -244,6 +253,12 @@ pub trait ProcessorApi: Send + Sync + 'static {
         behavior: PauseBehavior,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ApiFailure>>;
+
+    fn get_customer<'a>(
+        &'a self,
+        c: &'a Credentials,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<CustomerInfo, ApiFailure>>;
 
     /// A hosted page where the customer saves a new card (sent with `idempotency_key`, so a
     /// double-clicked button opens one session).

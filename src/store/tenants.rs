@@ -20,12 +20,14 @@ pub struct TenantRow {
     pub support: String,
     /// `billing_portal` or `checkout`: the hosted page the card-update link leads to.
     pub card_update: String,
+    /// Send a notice when a customer's card is about to expire.
+    pub expiring_card_notices: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, name, status, api_key_hash, stripe_secret_key_enc, stripe_api_base, webhook_secrets_enc, \
-     locale, time_zone, mode, branding, support, card_update, created_at, updated_at";
+     locale, time_zone, mode, branding, support, card_update, expiring_card_notices, created_at, updated_at";
 
 impl Store {
     pub async fn insert_tenant(&self, t: &TenantRow) -> Result<()> {
@@ -33,13 +35,13 @@ impl Store {
             sqlx::query(
                 "insert into tenants (id, name, status, api_key_hash, stripe_secret_key_enc, stripe_api_base,
                     webhook_secrets_enc, locale, time_zone, mode, branding, support, card_update,
-                    created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    expiring_card_notices, created_at, updated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&t.id).bind(&t.name).bind(&t.status).bind(&t.api_key_hash)
             .bind(&t.stripe_secret_key_enc).bind(&t.stripe_api_base).bind(&t.webhook_secrets_enc)
             .bind(&t.locale).bind(&t.time_zone).bind(&t.mode).bind(&t.branding).bind(&t.support)
-            .bind(&t.card_update).bind(t.created_at).bind(t.updated_at)
+            .bind(&t.card_update).bind(t.expiring_card_notices).bind(t.created_at).bind(t.updated_at)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -53,13 +55,13 @@ impl Store {
             sqlx::query(
                 "update tenants set name = $2, status = $3, stripe_secret_key_enc = $4, stripe_api_base = $5,
                     webhook_secrets_enc = $6, locale = $7, time_zone = $8, mode = $9, branding = $10,
-                    support = $11, updated_at = $12, card_update = $13
+                    support = $11, updated_at = $12, card_update = $13, expiring_card_notices = $14
                  where id = $1",
             )
             .bind(&t.id).bind(&t.name).bind(&t.status).bind(&t.stripe_secret_key_enc)
             .bind(&t.stripe_api_base).bind(&t.webhook_secrets_enc).bind(&t.locale).bind(&t.time_zone)
             .bind(&t.mode).bind(&t.branding).bind(&t.support).bind(t.updated_at)
-            .bind(&t.card_update)
+            .bind(&t.card_update).bind(t.expiring_card_notices)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())

@@ -7,6 +7,7 @@ mod email;
 mod email_http;
 mod email_templates;
 mod engine;
+mod expiring;
 mod notices;
 mod ops;
 mod queue;

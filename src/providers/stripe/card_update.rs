@@ -21,7 +21,7 @@ use stripe_billing::billing_portal_session::{
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use crate::providers::api::{
-    ApiFailure, CardUpdateFlow, CardUpdateRequest, Credentials, HostedSession,
+    ApiFailure, CardUpdateFlow, CardUpdateRequest, Credentials, CustomerInfo, HostedSession,
 };
 use crate::providers::{CardInfo, PaymentMethodInfo};
 
@@ -73,7 +73,21 @@ struct Networks {
 
 #[derive(Deserialize)]
 struct Customer {
+    email: Option<String>,
+    name: Option<String>,
     invoice_settings: Option<InvoiceSettings>,
+    default_source: Option<LegacyCard>,
+}
+
+/// A legacy card (`card_…`) as a customer's `default_source`.
+#[derive(Deserialize)]
+struct LegacyCard {
+    id: String,
+    brand: Option<String>,
+    last4: Option<String>,
+    exp_month: Option<i64>,
+    exp_year: Option<i64>,
+    fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +106,7 @@ struct Updated {
 struct CheckoutForm<'a> {
     mode: &'static str,
     customer: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     currency: &'a str,
     payment_method_types: [&'static str; 1],
     success_url: &'a str,
@@ -109,7 +124,7 @@ struct Reference<'a> {
 
 #[derive(Serialize)]
 struct Expand<'a> {
-    expand: [&'a str; 1],
+    expand: &'a [&'a str],
 }
 
 #[derive(Serialize)]
@@ -241,6 +256,48 @@ impl StripeApi {
         })
     }
 
+    pub(super) async fn get_customer_inner(
+        &self,
+        c: &Credentials,
+        customer_id: &str,
+    ) -> Result<CustomerInfo, ApiFailure> {
+        let client = self.client(c);
+        let secret = c.secret_key.expose_secret();
+        let path = format!("/customers/{customer_id}");
+        let customer: Customer = self
+            .send(secret, || {
+                RequestBuilder::new(StripeMethod::Get, path.clone())
+                    .query(&Expand {
+                        expand: &["invoice_settings.default_payment_method", "default_source"],
+                    })
+                    .customize::<Customer>()
+                    .request_strategy(RequestStrategy::Once)
+                    .send(&client)
+            })
+            .await
+            .map_err(|stop| failure(stop, "customer", secret))?;
+        let default_card = customer
+            .invoice_settings
+            .and_then(|s| s.default_payment_method)
+            .and_then(|pm| PaymentMethodInfo::from(pm).card)
+            .or_else(|| {
+                customer.default_source.map(|card| CardInfo {
+                    brand: card.brand.map(|b| b.to_lowercase()),
+                    network: None,
+                    last4: card.last4,
+                    exp_month: card.exp_month.and_then(|m| u32::try_from(m).ok()),
+                    exp_year: card.exp_year.and_then(|y| u32::try_from(y).ok()),
+                    fingerprint: card.fingerprint,
+                    payment_method_id: Some(card.id),
+                })
+            });
+        Ok(CustomerInfo {
+            email: customer.email,
+            name: customer.name,
+            default_card,
+        })
+    }
+
     pub(super) async fn complete_card_update_inner(
         &self,
         c: &Credentials,
@@ -257,7 +314,7 @@ impl StripeApi {
                 .send(secret, || {
                     RequestBuilder::new(StripeMethod::Get, path.clone())
                         .query(&Expand {
-                            expand: ["invoice_settings.default_payment_method"],
+                            expand: &["invoice_settings.default_payment_method"],
                         })
                         .customize::<Customer>()
                         .request_strategy(RequestStrategy::Once)
@@ -275,7 +332,7 @@ impl StripeApi {
             .send(secret, || {
                 RequestBuilder::new(StripeMethod::Get, path.clone())
                     .query(&Expand {
-                        expand: ["setup_intent.payment_method"],
+                        expand: &["setup_intent.payment_method"],
                     })
                     .customize::<CheckoutSession>()
                     .request_strategy(RequestStrategy::Once)

@@ -22,8 +22,8 @@ use stripe_billing::subscription::{
 };
 
 use crate::providers::api::{
-    ApiFailure, BoxFuture, CardUpdateRequest, Credentials, HostedSession, InvoiceState,
-    PauseBehavior, PayResult, ProcessorApi,
+    ApiFailure, BoxFuture, CardUpdateRequest, Credentials, CustomerInfo, HostedSession,
+    InvoiceState, PauseBehavior, PayResult, ProcessorApi,
 };
 use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
@@ -468,6 +468,14 @@ impl ProcessorApi for StripeApi {
             })
             .await
         })
+    }
+
+    fn get_customer<'a>(
+        &'a self,
+        c: &'a Credentials,
+        customer_id: &'a str,
+    ) -> BoxFuture<'a, Result<CustomerInfo, ApiFailure>> {
+        Box::pin(self.get_customer_inner(c, customer_id))
     }
 
     fn create_card_update_session<'a>(

@@ -64,6 +64,8 @@ pub(super) struct Hosted {
     defaults: HashMap<String, String>,
     /// Subscription → its own default payment method.
     subscription_defaults: HashMap<String, String>,
+    /// Customer → (email, name).
+    contacts: HashMap<String, (String, String)>,
     next: u64,
 }
 
@@ -102,6 +104,15 @@ impl super::FakeStripe {
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// A customer's email and name, as `GET /v1/customers/{id}` shows them.
+    pub fn add_customer(&self, id: &str, email: &str, name: &str) {
+        self.shared
+            .lock()
+            .hosted
+            .contacts
+            .insert(id.to_owned(), (email.to_owned(), name.to_owned()));
     }
 
     /// The customer's default payment method for invoices, and its card number.
@@ -256,6 +267,7 @@ impl FakeState {
             ("GET", ["v1", "customers", id]) => {
                 if !self.invoices.values().any(|i| i.customer == *id)
                     && !self.hosted.defaults.contains_key(*id)
+                    && !self.hosted.contacts.contains_key(*id)
                 {
                     return Some(self.not_found("customer", id));
                 }
@@ -270,7 +282,11 @@ impl FakeState {
                     Some(pm) => Value::from(pm),
                     None => Value::Null,
                 };
-                let body = customer_json(id, default, now);
+                let mut body = customer_json(id, default, now);
+                if let Some((email, name)) = self.hosted.contacts.get(*id) {
+                    body["email"] = Value::from(email.clone());
+                    body["name"] = Value::from(name.clone());
+                }
                 (self.answer(200, body), false, false)
             }
             ("POST", ["v1", "customers", id]) => {

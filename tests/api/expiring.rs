@@ -1,0 +1,117 @@
+//! Expiring-card notices (opt-in): `customer.source.expiring` → one email with a link to update the
+//! card outside any case → the hosted form → the new card is the default. On SQLite and PostgreSQL.
+
+use dunning::testing::smtp::SmtpServer;
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::engine::setup_with;
+use crate::helpers::*;
+
+const CUSTOMER: &str = "cus_S2pQ7LmVt9KdE4";
+
+fn expiring(event_id: &str, last4: &str, fingerprint: &str) -> Value {
+    let mut v: Value = serde_json::from_slice(&fixture("customer.source.expiring.json")).unwrap();
+    v["id"] = json!(event_id);
+    v["created"] = json!(chrono::Utc::now().timestamp());
+    v["data"]["object"]["last4"] = json!(last4);
+    v["data"]["object"]["fingerprint"] = json!(fingerprint);
+    v
+}
+
+/// The link in a received message (quoted-printable soft breaks undone).
+fn link_path(data: &str) -> String {
+    let flat = data.replace("=\r\n", "");
+    let at = flat.find("/update/").expect("a link");
+    flat[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_./".contains(*c))
+        .collect()
+}
+
+both!(
+    an_expiring_card_gets_one_notice_and_a_way_to_replace_it,
+    |b| async move {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        let Some(s) = setup_with(b, &[("email", url.as_str())]).await else {
+            return;
+        };
+        s.stripe
+            .add_customer(CUSTOMER, "jenny.rosen@example.com", "Jenny Rosen");
+        let patch = |body: Value| {
+            let s = &s;
+            async move {
+                let r = s
+                    .app
+                    .client
+                    .patch(format!("{}/v1/tenants/acme", s.app.base))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            }
+        };
+        patch(
+            json!({"locale": "fr", "branding": {"name": "Acme Analytics"},
+            "support": {"email": "help@acme.test", "address": "1 Main St"}}),
+        )
+        .await;
+        // Not opted in: nothing.
+        s.send(expiring("evt_exp_0", "8431", "fpOld")).await;
+        assert!(smtp.received().is_empty());
+
+        patch(json!({"expiring_card_notices": true})).await;
+        s.send(expiring("evt_exp_1", "8431", "fpOld")).await;
+        let got = smtp.received();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].to, vec!["jenny.rosen@example.com".to_string()]);
+        // Stripe may say it again: still one notice for this card.
+        s.send(expiring("evt_exp_2", "8431", "fpOld")).await;
+        assert_eq!(smtp.received().len(), 1);
+
+        let path = link_path(&got[0].data);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = client
+            .get(format!("{}{path}", s.app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let body = page.text().await.unwrap();
+        assert!(body.contains("Mettez à jour votre carte"), "{body}");
+        assert!(body.contains("id=\"update-card\""), "{body}");
+        let r = client
+            .post(format!("{}{path}/session", s.app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let hosted = r.headers()["location"].to_str().unwrap().to_owned();
+        let session = hosted.rsplit('/').next().unwrap();
+        let back = s
+            .stripe
+            .complete_session(session, "4242424242424242")
+            .unwrap();
+        let done = client.get(&back).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+        assert!(
+            done.text()
+                .await
+                .unwrap()
+                .contains("votre carte est enregistrée")
+        );
+        let (_, number) = s.stripe.default_card(CUSTOMER).unwrap();
+        assert_eq!(number, "4242424242424242");
+
+        // Another card of the customer expiring, while the new one is the default: no notice.
+        s.send(expiring("evt_exp_3", "1111", "fpOther")).await;
+        assert_eq!(smtp.received().len(), 1);
+        s.app.stop().await;
+    }
+);
