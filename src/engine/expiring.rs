@@ -144,12 +144,12 @@ pub async fn card_expiring(
     let now = state.clock.now();
     match state
         .store
-        .claim_message(&outgoing, now)
+        .claim_message(&outgoing, now, None)
         .await
         .map_err(transient)?
     {
         Claim::Send => {}
-        Claim::Settled(_) => return Ok(()),
+        Claim::Settled(_) | Claim::Capped(_) => return Ok(()),
     }
     let envelope = Envelope {
         id: id.clone(),

@@ -12,7 +12,7 @@ use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
 use crate::store::cases::{CaseRow, WorkRow};
-use crate::store::messages::{Claim, NewMessage};
+use crate::store::messages::{Claim, NewMessage, TouchCap};
 use crate::store::tenants::TenantRow;
 use crate::tenants::{Branding, Support};
 
@@ -54,6 +54,13 @@ pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Ut
         tz,
         day.and_time(NaiveTime::from_hms_opt(SEND_AT, 0, 0).expect("valid")),
     )
+}
+
+/// A step over the weekly cap comes back tomorrow morning, the customer's time.
+pub(super) fn capped(now: DateTime<Utc>, tz: chrono_tz::Tz, sent: i64) -> StepEnd {
+    let at = next_daytime(now + Duration::days(1), tz);
+    let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
+    (None, why, Some(at))
 }
 
 /// What an email work row sends: a campaign level, or a notice about what just happened.
@@ -133,9 +140,7 @@ pub(super) async fn email(
         .await
         .map_err(transient)?;
     if reminder && sent >= WEEKLY_TOUCH_CAP {
-        let at = next_daytime(now + Duration::days(1), tz);
-        let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
-        return Ok((None, why, Some(at)));
+        return Ok(capped(now, tz, sent));
     }
     // Just before a reminder: a payment that arrived meanwhile settles the case instead.
     if reminder {
@@ -208,9 +213,15 @@ pub(super) async fn email(
         body_html: rendered.html.clone(),
         transport: state.mailer.name().into(),
     };
+    // The weekly cap is checked again as the message is recorded: steps of other cases of this
+    // customer may be sending at this very moment.
+    let cap = reminder.then(|| TouchCap {
+        since: now - Duration::days(7),
+        limit: WEEKLY_TOUCH_CAP,
+    });
     match state
         .store
-        .claim_message(&outgoing, now)
+        .claim_message(&outgoing, now, cap)
         .await
         .map_err(transient)?
     {
@@ -222,6 +233,7 @@ pub(super) async fn email(
                 None,
             ));
         }
+        Claim::Capped(sent) => return Ok(capped(now, tz, sent)),
     }
     // A step run before may have recorded this message: a re-send repeats it exactly (same key).
     let stored = if w.runs > 0 {

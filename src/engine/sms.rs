@@ -15,7 +15,7 @@ use crate::jobs::process_event::ProcessError;
 use crate::sms::{self, SmsOutcome};
 use crate::store::cases::WorkRow;
 use crate::store::events::EventFilter;
-use crate::store::messages::{Claim, NewMessage};
+use crate::store::messages::{Claim, NewMessage, TouchCap};
 use crate::store::tenants::TenantRow;
 use crate::tenants::Branding;
 
@@ -140,13 +140,21 @@ pub(super) async fn sms(
         body_html: String::new(),
         transport: "sms_api".into(),
     };
-    if let Claim::Settled(status) = state
+    let cap = TouchCap {
+        since: now - Duration::days(7),
+        limit: WEEKLY_TOUCH_CAP,
+    };
+    match state
         .store
-        .claim_message(&outgoing, now)
+        .claim_message(&outgoing, now, Some(cap))
         .await
         .map_err(transient)?
     {
-        return Ok((None, format!("not sent again: the sms is {status}"), None));
+        Claim::Send => {}
+        Claim::Settled(status) => {
+            return Ok((None, format!("not sent again: the sms is {status}"), None));
+        }
+        Claim::Capped(sent) => return Ok(super::messaging::capped(now, tz, sent)),
     }
     // A retry sends the text first recorded.
     let stored = if w.runs > 0 {

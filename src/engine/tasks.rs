@@ -120,13 +120,17 @@ pub(super) async fn task(
     };
     match state
         .store
-        .claim_message(&outgoing, now)
+        .claim_message(&outgoing, now, None)
         .await
         .map_err(transient)?
     {
         Claim::Send => {}
         Claim::Settled(status) => {
             return Ok((None, format!("not sent again: the task is {status}"), None));
+        }
+        // Tasks are claimed without a cap; a cap would only postpone.
+        Claim::Capped(n) => {
+            return Ok((None, format!("not sent: {n} messages this week"), None));
         }
     }
     // A retry repeats the body first recorded (receivers may dedupe on it as well as on the id).

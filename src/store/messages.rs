@@ -29,7 +29,23 @@ pub enum Claim {
     Send,
     /// Already sent, failed for good, or of unknown fate: do not send.
     Settled(String),
+    /// New, but the customer already has this many messages in the cap's window: not recorded.
+    Capped(i64),
 }
+
+/// At most `limit` messages to one customer since `since`, across all their cases. Checked in the
+/// claim's own transaction, one customer at a time, so concurrent steps cannot all slip under it.
+#[derive(Debug, Clone, Copy)]
+pub struct TouchCap {
+    pub since: DateTime<Utc>,
+    pub limit: i64,
+}
+
+/// Touches in a window: messages sent in it, and those being sent or to be retried (they will
+/// most likely arrive).
+const TOUCHES: &str =
+    "select count(*) from messages where tenant_id = $1 and customer_id = $2 and id <> $3
+     and (sent_at >= $4 or (status in ('sending', 'retry', 'unknown') and created_at >= $4))";
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct MessageRow {
@@ -47,26 +63,53 @@ pub struct MessageRow {
 
 impl Store {
     /// Records `m` as being sent, unless its step already has a message: then a `sending` one (a run
-    /// that died mid-send) becomes `unknown`, and a `retry` one is taken for another try.
-    pub async fn claim_message(&self, m: &NewMessage, now: DateTime<Utc>) -> Result<Claim> {
+    /// that died mid-send) becomes `unknown`, and a `retry` one is taken for another try. A new
+    /// message over `cap` is not recorded ([`Claim::Capped`]).
+    pub async fn claim_message(
+        &self,
+        m: &NewMessage,
+        now: DateTime<Utc>,
+        cap: Option<TouchCap>,
+    ) -> Result<Claim> {
+        let postgres = matches!(self.db, super::Db::Postgres(_));
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
-                    body_text, body_html, transport, status, attempts, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, $12)
-                 on conflict (id) do nothing",
-            )
-            .bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
-            .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text).bind(&m.body_html)
-            .bind(&m.transport).bind(now)
-            .execute(&mut *tx).await?.rows_affected();
-            let claim = if inserted == 1 {
-                Claim::Send
-            } else {
-                let (status,): (String,) = sqlx::query_as("select status from messages where id = $1")
-                    .bind(&m.id).fetch_one(&mut *tx).await?;
-                match status.as_str() {
+            let existing: Option<(String,)> = sqlx::query_as("select status from messages where id = $1")
+                .bind(&m.id).fetch_optional(&mut *tx).await?;
+            let claim = match existing {
+                None => {
+                    let mut over = None;
+                    if let Some(cap) = cap {
+                        if postgres {
+                            // One customer's claims queue here; SQLite's single writer serialises.
+                            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+                                .bind(format!("touch-cap/{}/{}", m.tenant_id, m.customer_id))
+                                .execute(&mut *tx).await?;
+                        }
+                        let (n,): (i64,) = sqlx::query_as(TOUCHES)
+                            .bind(&m.tenant_id).bind(&m.customer_id).bind(&m.id).bind(cap.since)
+                            .fetch_one(&mut *tx).await?;
+                        over = (n >= cap.limit).then_some(n);
+                    }
+                    match over {
+                        Some(n) => Claim::Capped(n),
+                        None => {
+                            // A concurrent first claim of the same step inserts nothing here.
+                            let inserted = sqlx::query(
+                                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
+                                    body_text, body_html, transport, status, attempts, created_at, updated_at)
+                                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, $12)
+                                 on conflict (id) do nothing",
+                            )
+                            .bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
+                            .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text).bind(&m.body_html)
+                            .bind(&m.transport).bind(now)
+                            .execute(&mut *tx).await?.rows_affected();
+                            if inserted == 1 { Claim::Send } else { Claim::Settled("sending".into()) }
+                        }
+                    }
+                }
+                Some((status,)) => match status.as_str() {
                     "retry" => {
                         sqlx::query("update messages set status = 'sending', attempts = attempts + 1, updated_at = $2 where id = $1")
                             .bind(&m.id).bind(now).execute(&mut *tx).await?;
@@ -78,7 +121,7 @@ impl Store {
                         Claim::Settled("unknown".into())
                     }
                     other => Claim::Settled(other.to_string()),
-                }
+                },
             };
             tx.commit().await?;
             Ok(claim)

@@ -6,6 +6,7 @@ mod browser;
 mod email;
 mod email_http;
 mod email_templates;
+mod email_timing;
 mod engine;
 mod expiring;
 mod notices;
