@@ -235,9 +235,10 @@ async fn an_email_interrupted_by_a_crash_is_not_sent_again() {
     smtp.hold_replies(Duration::ZERO);
     let mut child = Running(start(dir.path(), port, &smtp.url()));
     svc.healthy(&mut child.0).await;
+    let clock_after = svc.now().await;
     assert!(
-        svc.now().await >= clock_before,
-        "the test clock went back on restart"
+        clock_after >= clock_before,
+        "the test clock went back on restart: {clock_before} → {clock_after}"
     );
     // Long enough for the dead process's task to be taken again, short of the next level.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -57,11 +57,12 @@ pub async fn advance_to(
             Some(t) if t <= target => t.max(state.clock.now()),
             _ => target,
         };
-        let _ = state.clock.set(step);
+        // Kept before it is used: the clock a restart resumes from is never behind work done.
         state
             .store
             .put_setting(TEST_CLOCK_KEY, &step.to_rfc3339(), Utc::now())
             .await?;
+        let _ = state.clock.set(step);
         let runners = super::work_batches(state.settings.work_concurrency);
         let queued = state.store.enqueue_due_work(step, 10_000, runners).await?;
         if wait {
