@@ -283,6 +283,17 @@ impl Store {
         Ok(n)
     }
 
+    /// Whether any row is queued or running: [`Store::work_in_flight`] without counting them (a
+    /// plain index scan that stops at the first, and on PostgreSQL marks the dead entries it passes
+    /// so later looks skip them; a count is planned as a bitmap scan that visits them all again).
+    pub async fn any_work_in_flight(&self) -> Result<bool> {
+        let row: Option<(i32,)> = dispatch!(&self.db, pool => {
+            sqlx::query_as("select 1 from case_work where state in ('queued', 'running') limit 1")
+                .fetch_optional(pool).await
+        })?;
+        Ok(row.is_some())
+    }
+
     /// Takes queued rows for execution, leaving out any canceled, moved or taken by another run. A
     /// row left `running` by a crashed process is taken again after `stale_before`.
     pub async fn claim_work(
