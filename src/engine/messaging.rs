@@ -1,6 +1,6 @@
 //! Carries out a campaign's email step: checks that the message is still wanted and welcome (case
-//! open, invoice unpaid, customer's daytime, weekly touch cap), renders it, records it in the outbox
-//! and hands it to the transport. The outbox makes the step send at most once.
+//! open, invoice unpaid, customer's daytime, weekly touch cap) and renders it; the batch records it
+//! in the outbox, then it goes to the transport. The outbox makes the step send at most once.
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
@@ -12,11 +12,11 @@ use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
 use crate::store::cases::{CaseRow, WorkRow};
-use crate::store::messages::{Claim, NewMessage};
+use crate::store::messages::{Claim, MessageFinish, NewMessage, Recipients};
 use crate::store::tenants::TenantRow;
 use crate::tenants::{Branding, Support};
 
-use super::{campaign_version, transient};
+use super::campaign_version;
 
 /// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
 const QUIET_FROM: u32 = 20;
@@ -55,6 +55,26 @@ fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
     )
 }
 
+/// A rendered message cleared to go once the outbox has it.
+pub(super) struct Outgoing {
+    pub message: NewMessage,
+    envelope: Envelope,
+    kind: &'static str,
+}
+
+/// What deciding an email step came to: the step ends here, or a message is to be sent.
+pub(super) enum Decided {
+    End(StepEnd),
+    Send(Box<Outgoing>),
+}
+
+/// The address an email step of this case goes to, if it has one.
+pub(super) fn recipient(row: &CaseRow) -> Option<&str> {
+    row.customer_email.as_deref().filter(|e| !e.trim().is_empty())
+}
+
+/// Decides one email step up to the send. `known`: the outbox's view of the tenant's recipients,
+/// read for the whole batch before its steps are decided.
 pub(super) async fn email(
     state: &AppState,
     tenant: &TenantRow,
@@ -62,23 +82,19 @@ pub(super) async fn email(
     case: &Case,
     w: &WorkRow,
     level: u8,
-) -> Result<StepEnd, ProcessError> {
+    known: &Recipients,
+) -> Result<Decided, ProcessError> {
     let now = state.clock.now();
     if !case.is_open() {
-        return Ok((None, "not sent: the case is closed".into(), None));
+        return Ok(Decided::End((None, "not sent: the case is closed".into(), None)));
     }
-    let Some(to) = row.customer_email.clone().filter(|e| !e.trim().is_empty()) else {
+    let Some(to) = recipient(row).map(str::to_string) else {
         let detail = "email not sent: the customer has no email address".to_string();
-        return Ok((note(w, now, detail.clone()), detail, None));
+        return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
     };
-    if state
-        .store
-        .address_refused(&tenant.id, &to)
-        .await
-        .map_err(transient)?
-    {
+    if known.refused.contains(&to) {
         let detail = format!("email not sent: {to} refused an earlier message for good");
-        return Ok((note(w, now, detail.clone()), detail, None));
+        return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
     }
     let (tz, _) = resolve_zone(
         case.time_zone
@@ -88,17 +104,13 @@ pub(super) async fn email(
     let hour = now.with_timezone(&tz).hour();
     if !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
         let at = next_daytime(now, tz);
-        return Ok((None, format!("postponed to {at}: quiet hours"), Some(at)));
+        return Ok(Decided::End((None, format!("postponed to {at}: quiet hours"), Some(at))));
     }
-    let sent = state
-        .store
-        .messages_sent_to(&tenant.id, &case.customer_id, now - Duration::days(7))
-        .await
-        .map_err(transient)?;
+    let sent = known.sent.get(&case.customer_id).copied().unwrap_or(0);
     if sent >= WEEKLY_TOUCH_CAP {
         let at = next_daytime(now + Duration::days(1), tz);
         let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
-        return Ok((None, why, Some(at)));
+        return Ok(Decided::End((None, why, Some(at))));
     }
     // Just before sending: a payment that arrived meanwhile settles the case instead.
     let creds = super::work::credentials(state, tenant)?;
@@ -106,12 +118,12 @@ pub(super) async fn email(
         Ok(invoice) => {
             if let Some(event) = super::work::settled(w, &invoice, now) {
                 let why = "not sent: the invoice was settled elsewhere";
-                return Ok((Some(event), why.into(), None));
+                return Ok(Decided::End((Some(event), why.into(), None)));
             }
         }
         Err(e) => {
             let at = now + Duration::minutes(15);
-            return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
+            return Ok(Decided::End((None, format!("invoice unreadable: {e}"), Some(at))));
         }
     }
     let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
@@ -149,7 +161,7 @@ pub(super) async fn email(
         Ok(r) => r,
         Err(e) => {
             let detail = format!("email not sent: {e}");
-            return Ok((note(w, now, detail.clone()), detail, None));
+            return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
         }
     };
     let outgoing = NewMessage {
@@ -165,21 +177,6 @@ pub(super) async fn email(
         body_html: rendered.html.clone(),
         transport: state.mailer.name().into(),
     };
-    match state
-        .store
-        .claim_message(&outgoing, now)
-        .await
-        .map_err(transient)?
-    {
-        Claim::Send => {}
-        Claim::Settled(status) => {
-            return Ok((
-                None,
-                format!("not sent again: the message is {status}"),
-                None,
-            ));
-        }
-    }
     let envelope = Envelope {
         id: w.id.clone(),
         from_name: ctx.company.clone(),
@@ -190,9 +187,31 @@ pub(super) async fn email(
         text: rendered.text,
         html: rendered.html,
     };
-    let (status, error, end) = match state.mailer.send(&envelope).await {
+    Ok(Decided::Send(Box::new(Outgoing {
+        message: outgoing,
+        envelope,
+        kind: message.as_str(),
+    })))
+}
+
+/// Hands a message the outbox has as `sending` (claim [`Claim::Send`]) to the transport; any other
+/// claim ends the step unsent. Returns the step's end and, when sent, how the outbox row ends.
+pub(super) async fn send(
+    state: &AppState,
+    w: &WorkRow,
+    out: &Outgoing,
+    claim: Claim,
+) -> (StepEnd, Option<MessageFinish>) {
+    if let Claim::Settled(status) = claim {
+        let why = format!("not sent again: the message is {status}");
+        return ((None, why, None), None);
+    }
+    let now = state.clock.now();
+    let to = &out.envelope.to;
+    let kind = out.kind;
+    let (status, error, end) = match state.mailer.send(&out.envelope).await {
         Ok(()) => {
-            let detail = format!("{} email sent to {to}", message.as_str());
+            let detail = format!("{kind} email sent to {to}");
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }
         Err(SendError::Transient(e)) => {
@@ -204,7 +223,7 @@ pub(super) async fn email(
             )
         }
         Err(SendError::Permanent(e)) => {
-            let detail = format!("{} email to {to} failed: {e}", message.as_str());
+            let detail = format!("{kind} email to {to} failed: {e}");
             (
                 "failed",
                 Some(e),
@@ -212,10 +231,10 @@ pub(super) async fn email(
             )
         }
     };
-    state
-        .store
-        .finish_message(&w.id, status, error.as_deref(), state.clock.now())
-        .await
-        .map_err(transient)?;
-    Ok(end)
+    let finish = MessageFinish {
+        id: w.id.clone(),
+        status,
+        error,
+    };
+    (end, Some(finish))
 }
