@@ -55,10 +55,12 @@ fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
     )
 }
 
-/// A rendered message cleared to go once the outbox has it.
+/// A rendered message cleared to go once the outbox has it; the envelope is made from the outbox
+/// row when it is sent (one copy of the bodies in flight, not two).
 pub(super) struct Outgoing {
     pub message: NewMessage,
-    envelope: Envelope,
+    from_name: String,
+    reply_to: Option<String>,
     kind: &'static str,
 }
 
@@ -172,24 +174,15 @@ pub(super) async fn email(
         kind: message.as_str().into(),
         to_address: to.clone(),
         locale,
-        subject: rendered.subject.clone(),
-        body_text: rendered.text.clone(),
-        body_html: rendered.html.clone(),
-        transport: state.mailer.name().into(),
-    };
-    let envelope = Envelope {
-        id: w.id.clone(),
-        from_name: ctx.company.clone(),
-        from_address: state.settings.email_from.clone(),
-        reply_to: support.email,
-        to: to.clone(),
         subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
+        body_text: rendered.text,
+        body_html: rendered.html,
+        transport: state.mailer.name().into(),
     };
     Ok(Decided::Send(Box::new(Outgoing {
         message: outgoing,
-        envelope,
+        from_name: ctx.company,
+        reply_to: support.email,
         kind: message.as_str(),
     })))
 }
@@ -199,7 +192,7 @@ pub(super) async fn email(
 pub(super) async fn send(
     state: &AppState,
     w: &WorkRow,
-    out: &Outgoing,
+    out: Outgoing,
     claim: Claim,
 ) -> (StepEnd, Option<MessageFinish>) {
     if let Claim::Settled(status) = claim {
@@ -207,9 +200,20 @@ pub(super) async fn send(
         return ((None, why, None), None);
     }
     let now = state.clock.now();
-    let to = &out.envelope.to;
+    let m = out.message;
+    let envelope = Envelope {
+        id: m.id,
+        from_name: out.from_name,
+        from_address: state.settings.email_from.clone(),
+        reply_to: out.reply_to,
+        to: m.to_address,
+        subject: m.subject,
+        text: m.body_text,
+        html: m.body_html,
+    };
+    let to = &envelope.to;
     let kind = out.kind;
-    let (status, error, end) = match state.mailer.send(&out.envelope).await {
+    let (status, error, end) = match state.mailer.send(&envelope).await {
         Ok(()) => {
             let detail = format!("{kind} email sent to {to}");
             ("sent", None, (note(w, now, detail), "sent".into(), None))

@@ -120,7 +120,10 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
         .await
         .map_err(transient)?
     {
-        let case: Case = serde_json::from_str(&row.state).map_err(|e| {
+        let mut row = row;
+        // The parsed state is what is used (and a save writes it anew): the text is not kept.
+        let text = std::mem::take(&mut row.state);
+        let case: Case = serde_json::from_str(&text).map_err(|e| {
             ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
         })?;
         cases.insert(row.id.clone(), (row, case));
@@ -212,7 +215,7 @@ async fn send_all(
 /// Sends one claimed email step's message.
 async fn mail(state: &AppState, m: Mail, claim: Claim) -> (Effect, Option<MessageFinish>) {
     let ((event, result, retry_at), finish) =
-        super::messaging::send(state, &m.work, &m.outgoing, claim).await;
+        super::messaging::send(state, &m.work, *m.outgoing, claim).await;
     let effect = Effect {
         tenant_id: m.tenant_id,
         invoice_id: m.invoice_id,
@@ -420,8 +423,9 @@ async fn plan_commit(
             _ => moved.push(id),
         }
     }
-    for row in store.cases_by_ids(&moved).await.map_err(transient)? {
-        let case = serde_json::from_str(&row.state).map_err(|e| {
+    for mut row in store.cases_by_ids(&moved).await.map_err(transient)? {
+        let text = std::mem::take(&mut row.state);
+        let case = serde_json::from_str(&text).map_err(|e| {
             ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
         })?;
         current.insert(row.id.clone(), (row, case));

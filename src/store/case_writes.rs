@@ -17,6 +17,10 @@ use super::{Result, Store, dispatch};
 
 /// Rows per multi-row statement: well under either backend's limit on bind parameters.
 pub(super) const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per statement for rows that carry kilobytes (a case's state, a message's bodies): a
+/// connection's buffers grow to the largest statement it has sent and keep that size, so these are
+/// kept small enough that a pool of large buffers does not show as memory growing over a long run.
+pub(super) const WIDE_ROWS_PER_STATEMENT: usize = 32;
 
 /// How a finished run leaves its work row: `done` with its result, or back to `pending` at
 /// `retry_at` (a transient failure that does not use up the step).
@@ -329,7 +333,7 @@ impl Store {
             .filter(|s| s.expected_version.is_some())
             .collect();
         let sql: Vec<String> = updates
-            .chunks(ROWS_PER_STATEMENT)
+            .chunks(WIDE_ROWS_PER_STATEMENT)
             .map(|chunk| update_cases_sql(chunk.len(), matches!(self.db, super::Db::Postgres(_))))
             .collect();
         dispatch!(&self.db, pool => {
@@ -338,7 +342,7 @@ impl Store {
             // both change is written by the first only (the second's version check fails), and the
             // caller re-applies the second alone.
             let mut updated: Vec<(String, i64)> = Vec::new();
-            for (chunk, sql) in updates.chunks(ROWS_PER_STATEMENT).zip(&sql) {
+            for (chunk, sql) in updates.chunks(WIDE_ROWS_PER_STATEMENT).zip(&sql) {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
                     .persistent(false)
                     .bind(now);

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::cases::placeholders;
-use super::case_writes::ROWS_PER_STATEMENT;
+use super::case_writes::{ROWS_PER_STATEMENT, WIDE_ROWS_PER_STATEMENT};
 use super::{Result, Store, dispatch};
 
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ macro_rules! claim_rows {
         let messages: &[&NewMessage] = $messages;
         let now: DateTime<Utc> = $now;
         let mut inserted: HashSet<String> = HashSet::new();
-        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        for chunk in messages.chunks(WIDE_ROWS_PER_STATEMENT) {
             let values = (0..chunk.len())
                 .map(|i| {
                     let b = 11 * i + 2;
