@@ -130,8 +130,11 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     }
     // Network limits count every attempt on a card, across cases: read them for the whole batch.
     let fingerprints = distinct(cases.values().filter_map(|(_, c)| fingerprint(c)));
-    let history = card_histories(state, &fingerprints, now).await?;
-    let known = recipients(state, &claimed, &cases, now).await?;
+    // Independent reads: on PostgreSQL each takes its own connection, and a batch waits for one.
+    let (history, known) = futures::try_join!(
+        card_histories(state, &fingerprints, now),
+        recipients(state, &claimed, &cases, now)
+    )?;
     let prepared = join_all(claimed.into_iter().map(|w| {
         let case = cases.get(&w.case_id);
         let (history, known) = (&history, &known);

@@ -14,7 +14,7 @@ pub const WORK_QUEUE: &str = "dunning::execute_work";
 /// Most work rows one task carries. A batch is claimed in one statement, its rows run concurrently,
 /// and their outcomes commit in one transaction: per row that is a fraction of a commit instead of
 /// four, which is what bounds the engine's rate.
-pub const WORK_BATCH_MAX: usize = 64;
+pub const WORK_BATCH_MAX: usize = 32;
 
 /// The apalis task payload: a batch of work row ids; the rows hold everything else.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
