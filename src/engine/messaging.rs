@@ -67,12 +67,14 @@ pub(super) struct Outgoing {
 /// What deciding an email step came to: the step ends here, or a message is to be sent.
 pub(super) enum Decided {
     End(StepEnd),
-    Send(Box<Outgoing>),
+    Send(Outgoing),
 }
 
 /// The address an email step of this case goes to, if it has one.
 pub(super) fn recipient(row: &CaseRow) -> Option<&str> {
-    row.customer_email.as_deref().filter(|e| !e.trim().is_empty())
+    row.customer_email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
 }
 
 /// Decides one email step up to the send. `known`: the outbox's view of the tenant's recipients,
@@ -88,7 +90,11 @@ pub(super) async fn email(
 ) -> Result<Decided, ProcessError> {
     let now = state.clock.now();
     if !case.is_open() {
-        return Ok(Decided::End((None, "not sent: the case is closed".into(), None)));
+        return Ok(Decided::End((
+            None,
+            "not sent: the case is closed".into(),
+            None,
+        )));
     }
     let Some(to) = recipient(row).map(str::to_string) else {
         let detail = "email not sent: the customer has no email address".to_string();
@@ -106,7 +112,11 @@ pub(super) async fn email(
     let hour = now.with_timezone(&tz).hour();
     if !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
         let at = next_daytime(now, tz);
-        return Ok(Decided::End((None, format!("postponed to {at}: quiet hours"), Some(at))));
+        return Ok(Decided::End((
+            None,
+            format!("postponed to {at}: quiet hours"),
+            Some(at),
+        )));
     }
     let sent = known.sent.get(&case.customer_id).copied().unwrap_or(0);
     if sent >= WEEKLY_TOUCH_CAP {
@@ -125,7 +135,11 @@ pub(super) async fn email(
         }
         Err(e) => {
             let at = now + Duration::minutes(15);
-            return Ok(Decided::End((None, format!("invoice unreadable: {e}"), Some(at))));
+            return Ok(Decided::End((
+                None,
+                format!("invoice unreadable: {e}"),
+                Some(at),
+            )));
         }
     }
     let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
@@ -179,12 +193,12 @@ pub(super) async fn email(
         body_html: rendered.html,
         transport: state.mailer.name().into(),
     };
-    Ok(Decided::Send(Box::new(Outgoing {
+    Ok(Decided::Send(Outgoing {
         message: outgoing,
         from_name: ctx.company,
         reply_to: support.email,
         kind: message.as_str(),
-    })))
+    }))
 }
 
 /// Hands a message the outbox has as `sending` (claim [`Claim::Send`]) to the transport; any other

@@ -57,7 +57,7 @@ struct Mail {
     work: WorkRow,
     tenant_id: String,
     invoice_id: String,
-    outgoing: Box<Outgoing>,
+    outgoing: Outgoing,
 }
 
 // The variants are large and short-lived (one per row of a batch); boxing buys nothing.
@@ -188,7 +188,10 @@ async fn send_all(
         Ok(claims) => claims,
         Err(e) => {
             let e = transient(e);
-            let works = charges.iter().map(|c| &c.work).chain(mails.iter().map(|m| &m.work));
+            let works = charges
+                .iter()
+                .map(|c| &c.work)
+                .chain(mails.iter().map(|m| &m.work));
             for w in works {
                 release(state, &w.id, w.runs, &e).await;
             }
@@ -218,7 +221,7 @@ async fn send_all(
 /// Sends one claimed email step's message.
 async fn mail(state: &AppState, m: Mail, claim: Claim) -> (Effect, Option<MessageFinish>) {
     let ((event, result, retry_at), finish) =
-        super::messaging::send(state, &m.work, *m.outgoing, claim).await;
+        super::messaging::send(state, &m.work, m.outgoing, claim).await;
     let effect = Effect {
         tenant_id: m.tenant_id,
         invoice_id: m.invoice_id,
@@ -248,7 +251,10 @@ async fn recipients(
     }
     let mut known = HashMap::new();
     for (tenant_id, (customers, addresses)) in wanted {
-        let (customers, addresses) = (distinct(customers.into_iter()), distinct(addresses.into_iter()));
+        let (customers, addresses) = (
+            distinct(customers.into_iter()),
+            distinct(addresses.into_iter()),
+        );
         let r = state
             .store
             .recipients(tenant_id, &customers, &addresses, now - Duration::days(7))
@@ -394,7 +400,11 @@ async fn finish_messages_alone(state: &AppState, messages: &[MessageFinish]) {
     if messages.is_empty() {
         return;
     }
-    if let Err(e) = state.store.finish_messages(messages, state.clock.now()).await {
+    if let Err(e) = state
+        .store
+        .finish_messages(messages, state.clock.now())
+        .await
+    {
         tracing::warn!(error = %e, "recording sent messages failed; a re-run will not send them again");
     }
 }

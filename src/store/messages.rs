@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::cases::placeholders;
 use super::case_writes::{ROWS_PER_STATEMENT, WIDE_ROWS_PER_STATEMENT};
+use super::cases::placeholders;
 use super::{Result, Store, dispatch};
 
 #[derive(Debug, Clone)]
@@ -163,7 +163,11 @@ impl Store {
     }
 
     /// [`Store::claim_message`] for several messages in one transaction, a claim per message.
-    pub async fn claim_messages(&self, messages: &[&NewMessage], now: DateTime<Utc>) -> Result<Vec<Claim>> {
+    pub async fn claim_messages(
+        &self,
+        messages: &[&NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claim>> {
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let claims = claim_rows!(tx, messages, now);
@@ -185,11 +189,16 @@ impl Store {
             status,
             error: error.map(str::to_string),
         };
-        self.finish_messages(std::slice::from_ref(&finish), now).await
+        self.finish_messages(std::slice::from_ref(&finish), now)
+            .await
     }
 
     /// [`Store::finish_message`] for several messages in one transaction.
-    pub async fn finish_messages(&self, finishes: &[MessageFinish], now: DateTime<Utc>) -> Result<()> {
+    pub async fn finish_messages(
+        &self,
+        finishes: &[MessageFinish],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             finish_message_rows!(tx, finishes, now);
@@ -233,7 +242,11 @@ impl Store {
         }
         // `$3…`: the customers, then the addresses; an empty list is spelled `in (null)`.
         let list = |from: usize, n: usize| {
-            if n == 0 { "null".to_string() } else { placeholders(from, n) }
+            if n == 0 {
+                "null".to_string()
+            } else {
+                placeholders(from, n)
+            }
         };
         let sql = format!(
             "select 'sent', customer_id, count(*) from messages
