@@ -140,11 +140,12 @@ pub async fn card_expiring(
         body_text: rendered.text.clone(),
         body_html: rendered.html.clone(),
         transport: state.mailer.name().into(),
+        cap: None,
     };
     let now = state.clock.now();
     match state
         .store
-        .claim_message(&outgoing, now, None)
+        .claim_message(&outgoing, now)
         .await
         .map_err(transient)?
     {

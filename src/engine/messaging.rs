@@ -1,6 +1,6 @@
 //! Carries out a campaign's email step: checks that the message is still wanted and welcome (case
-//! open, invoice unpaid, customer's daytime, weekly touch cap), renders it, records it in the outbox
-//! and hands it to the transport. The outbox makes the step send at most once.
+//! open, invoice unpaid, customer's daytime, weekly touch cap) and renders it; the batch records it
+//! in the outbox, then it goes to the transport. The outbox makes the step send at most once.
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 
@@ -12,7 +12,7 @@ use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
 use crate::store::cases::{CaseRow, WorkRow};
-use crate::store::messages::{Claim, NewMessage, TouchCap};
+use crate::store::messages::{Claim, MessageFinish, NewMessage, Recipients, TouchCap};
 use crate::store::tenants::TenantRow;
 use crate::tenants::{Branding, Support};
 
@@ -65,64 +65,90 @@ pub(super) fn capped(now: DateTime<Utc>, tz: chrono_tz::Tz, sent: i64) -> StepEn
 
 /// What an email work row sends: a campaign level, or a notice about what just happened.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Mail {
+pub(super) enum MessageStep {
     Level(u8),
     Notice(Notice),
 }
 
-impl Mail {
+impl MessageStep {
     /// Whether the message still fits the case; `Err` says why not.
     fn still_wanted(self, case: &Case) -> Result<Message, &'static str> {
         match self {
-            Mail::Level(_) | Mail::Notice(Notice::CardUpdated) if !case.is_open() => {
+            MessageStep::Level(_) | MessageStep::Notice(Notice::CardUpdated) if !case.is_open() => {
                 Err("the case is closed")
             }
-            Mail::Level(level) => Ok(Message::for_step(case, level)),
+            MessageStep::Level(level) => Ok(Message::for_step(case, level)),
             // A retry of the new card has already answered (declined): thanks would ring hollow.
-            Mail::Notice(Notice::CardUpdated) if !case.card_changed() => {
+            MessageStep::Notice(Notice::CardUpdated) if !case.card_changed() => {
                 Err("the new card has been tried since")
             }
-            Mail::Notice(Notice::CardUpdated) => Ok(Message::CardUpdated),
-            Mail::Notice(Notice::PaymentReceived) if case.status != Status::Recovered => {
+            MessageStep::Notice(Notice::CardUpdated) => Ok(Message::CardUpdated),
+            MessageStep::Notice(Notice::PaymentReceived) if case.status != Status::Recovered => {
                 Err("the case is no longer recovered")
             }
-            Mail::Notice(Notice::PaymentReceived) => Ok(Message::PaymentReceived),
-            Mail::Notice(Notice::SubscriptionCancelled) if case.status != Status::Churned => {
+            MessageStep::Notice(Notice::PaymentReceived) => Ok(Message::PaymentReceived),
+            MessageStep::Notice(Notice::SubscriptionCancelled)
+                if case.status != Status::Churned =>
+            {
                 Err("the case is no longer churned")
             }
-            Mail::Notice(Notice::SubscriptionCancelled) => Ok(Message::SubscriptionCancelled),
+            MessageStep::Notice(Notice::SubscriptionCancelled) => {
+                Ok(Message::SubscriptionCancelled)
+            }
         }
     }
 }
 
+/// A rendered message cleared to go once the outbox has it; the envelope is made from the outbox
+/// row when it is sent (one copy of the bodies in flight, not two).
+pub(super) struct Outgoing {
+    pub message: NewMessage,
+    from_name: String,
+    reply_to: Option<String>,
+    kind: &'static str,
+    /// The customer's zone: a message over the weekly cap comes back on their next morning.
+    tz: chrono_tz::Tz,
+}
+
+/// What deciding an email step came to: the step ends here, or a message is to be sent.
+pub(super) enum Decided {
+    End(StepEnd),
+    Send(Outgoing),
+}
+
+/// The address an email step of this case goes to, if it has one.
+pub(super) fn recipient(row: &CaseRow) -> Option<&str> {
+    row.customer_email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// Decides one email step up to the send. `known`: the outbox's view of the tenant's recipients,
+/// read for the whole batch before its steps are decided.
 pub(super) async fn email(
     state: &AppState,
     tenant: &TenantRow,
     row: &CaseRow,
     case: &Case,
     w: &WorkRow,
-    mail: Mail,
-) -> Result<StepEnd, ProcessError> {
+    step: MessageStep,
+    known: &Recipients,
+) -> Result<Decided, ProcessError> {
     let now = state.clock.now();
-    let message = match mail.still_wanted(case) {
+    let message = match step.still_wanted(case) {
         Ok(m) => m,
-        Err(why) => return Ok((None, format!("not sent: {why}"), None)),
+        Err(why) => return Ok(Decided::End((None, format!("not sent: {why}"), None))),
     };
     // A notice answers something the customer did or saw happen: it goes at once, whatever the
     // hour or the week's count (it still counts toward the cap of later reminders).
-    let reminder = matches!(mail, Mail::Level(_));
-    let Some(to) = row.customer_email.clone().filter(|e| !e.trim().is_empty()) else {
+    let reminder = matches!(step, MessageStep::Level(_));
+    let Some(to) = recipient(row).map(str::to_string) else {
         let detail = "email not sent: the customer has no email address".to_string();
-        return Ok((note(w, now, detail.clone()), detail, None));
+        return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
     };
-    if state
-        .store
-        .address_refused(&tenant.id, &to)
-        .await
-        .map_err(transient)?
-    {
+    if known.refused.contains(&to) {
         let detail = format!("email not sent: {to} refused an earlier message for good");
-        return Ok((note(w, now, detail.clone()), detail, None));
+        return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
     }
     let (tz, _) = resolve_zone(
         case.time_zone
@@ -132,15 +158,17 @@ pub(super) async fn email(
     let hour = now.with_timezone(&tz).hour();
     if reminder && !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
         let at = next_daytime(now, tz);
-        return Ok((None, format!("postponed to {at}: quiet hours"), Some(at)));
+        return Ok(Decided::End((
+            None,
+            format!("postponed to {at}: quiet hours"),
+            Some(at),
+        )));
     }
-    let sent = state
-        .store
-        .messages_sent_to(&tenant.id, &case.customer_id, now - Duration::days(7))
-        .await
-        .map_err(transient)?;
+    // Read at the batch's start: an early way out. The outbox claim checks the cap again, one
+    // customer at a time, for steps of other cases running at this very moment.
+    let sent = known.sent.get(&case.customer_id).copied().unwrap_or(0);
     if reminder && sent >= WEEKLY_TOUCH_CAP {
-        return Ok(capped(now, tz, sent));
+        return Ok(Decided::End(capped(now, tz, sent)));
     }
     // Just before a reminder: a payment that arrived meanwhile settles the case instead.
     if reminder {
@@ -149,12 +177,16 @@ pub(super) async fn email(
             Ok(invoice) => {
                 if let Some(event) = super::work::settled(w, &invoice, now) {
                     let why = "not sent: the invoice was settled elsewhere";
-                    return Ok((Some(event), why.into(), None));
+                    return Ok(Decided::End((Some(event), why.into(), None)));
                 }
             }
             Err(e) => {
                 let at = now + Duration::minutes(15);
-                return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
+                return Ok(Decided::End((
+                    None,
+                    format!("invoice unreadable: {e}"),
+                    Some(at),
+                )));
             }
         }
     }
@@ -197,7 +229,7 @@ pub(super) async fn email(
         Ok(r) => r,
         Err(e) => {
             let detail = format!("email not sent: {e}");
-            return Ok((note(w, now, detail.clone()), detail, None));
+            return Ok(Decided::End((note(w, now, detail.clone()), detail, None)));
         }
     };
     let outgoing = NewMessage {
@@ -208,65 +240,73 @@ pub(super) async fn email(
         kind: message.as_str().into(),
         to_address: to.clone(),
         locale,
-        subject: rendered.subject.clone(),
-        body_text: rendered.text.clone(),
-        body_html: rendered.html.clone(),
+        subject: rendered.subject,
+        body_text: rendered.text,
+        body_html: rendered.html,
         transport: state.mailer.name().into(),
+        cap: reminder.then(|| TouchCap {
+            since: now - Duration::days(7),
+            limit: WEEKLY_TOUCH_CAP,
+        }),
     };
-    // The weekly cap is checked again as the message is recorded: steps of other cases of this
-    // customer may be sending at this very moment.
-    let cap = reminder.then(|| TouchCap {
-        since: now - Duration::days(7),
-        limit: WEEKLY_TOUCH_CAP,
-    });
-    match state
-        .store
-        .claim_message(&outgoing, now, cap)
-        .await
-        .map_err(transient)?
-    {
+    Ok(Decided::Send(Outgoing {
+        message: outgoing,
+        from_name: ctx.company,
+        reply_to: support.email,
+        kind: message.as_str(),
+        tz,
+    }))
+}
+
+/// Hands a message the outbox has as `sending` (claim [`Claim::Send`]) to the transport; any other
+/// claim ends the step unsent. Returns the step's end and, when sent, how the outbox row ends.
+pub(super) async fn send(
+    state: &AppState,
+    w: &WorkRow,
+    out: Outgoing,
+    claim: Claim,
+) -> (StepEnd, Option<MessageFinish>) {
+    let now = state.clock.now();
+    match claim {
         Claim::Send => {}
         Claim::Settled(status) => {
-            return Ok((
-                None,
-                format!("not sent again: the message is {status}"),
-                None,
-            ));
+            let why = format!("not sent again: the message is {status}");
+            return ((None, why, None), None);
         }
-        Claim::Capped(sent) => return Ok(capped(now, tz, sent)),
+        Claim::Capped(sent) => return (capped(now, out.tz, sent), None),
     }
-    // A step run before may have recorded this message: a re-send repeats it exactly (same key).
-    let stored = if w.runs > 0 {
-        state
-            .store
-            .message_content(&w.id)
-            .await
-            .map_err(transient)?
-    } else {
-        None
-    };
-    let rendered = match stored {
-        Some(c) => email::Rendered {
-            subject: c.subject,
-            text: c.body_text,
-            html: c.body_html,
-        },
-        None => rendered,
-    };
+    let mut m = out.message;
+    // A step run before recorded this message: a re-send repeats it exactly (an HTTP API that keeps
+    // the Idempotency-Key refuses the same key with another body).
+    if w.runs > 0 {
+        match state.store.message_content(&w.id).await {
+            Ok(Some(c)) => {
+                (m.subject, m.body_text, m.body_html) = (c.subject, c.body_text, c.body_html);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // The outbox row is `sending`: not sending now leaves it for a re-run to settle.
+                let at = now + Duration::minutes(10);
+                let why = format!("the recorded message could not be read: {e}");
+                return ((None, why, Some(at)), None);
+            }
+        }
+    }
     let envelope = Envelope {
-        id: w.id.clone(),
-        from_name: ctx.company.clone(),
+        id: m.id,
+        from_name: out.from_name,
         from_address: state.settings.email_from.clone(),
-        reply_to: support.email,
-        to: to.clone(),
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
+        reply_to: out.reply_to,
+        to: m.to_address,
+        subject: m.subject,
+        text: m.body_text,
+        html: m.body_html,
     };
+    let to = &envelope.to;
+    let kind = out.kind;
     let sent = state.mailer.send(&envelope).await;
     if let Ok(Some(provider_id)) = &sent {
-        // Only a reference for the operator: failing to keep it must not turn a sent message into a
-        // failed step (whose re-run would find the row `sending` and mark it unknown).
+        // Only a reference for the operator: failing to keep it must not fail a sent message.
         if let Err(e) = state
             .store
             .set_provider_message_id(&w.id, provider_id)
@@ -277,7 +317,7 @@ pub(super) async fn email(
     }
     let (status, error, end) = match sent {
         Ok(_) => {
-            let detail = format!("{} email sent to {to}", message.as_str());
+            let detail = format!("{kind} email sent to {to}");
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }
         Err(SendError::Transient(e)) => {
@@ -289,7 +329,7 @@ pub(super) async fn email(
             )
         }
         Err(SendError::Permanent(e)) => {
-            let detail = format!("{} email to {to} failed: {e}", message.as_str());
+            let detail = format!("{kind} email to {to} failed: {e}");
             (
                 "failed",
                 Some(e),
@@ -297,10 +337,10 @@ pub(super) async fn email(
             )
         }
     };
-    state
-        .store
-        .finish_message(&w.id, status, error.as_deref(), state.clock.now())
-        .await
-        .map_err(transient)?;
-    Ok(end)
+    let finish = MessageFinish {
+        id: w.id.clone(),
+        status,
+        error,
+    };
+    (end, Some(finish))
 }

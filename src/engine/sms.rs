@@ -139,14 +139,14 @@ pub(super) async fn sms(
         body_text: body.clone(),
         body_html: String::new(),
         transport: "sms_api".into(),
-    };
-    let cap = TouchCap {
-        since: now - Duration::days(7),
-        limit: WEEKLY_TOUCH_CAP,
+        cap: Some(TouchCap {
+            since: now - Duration::days(7),
+            limit: WEEKLY_TOUCH_CAP,
+        }),
     };
     match state
         .store
-        .claim_message(&outgoing, now, Some(cap))
+        .claim_message(&outgoing, now)
         .await
         .map_err(transient)?
     {

@@ -117,10 +117,11 @@ pub(super) async fn task(
         body_text: payload(tenant, row, case, w, task_note, now).to_string(),
         body_html: String::new(),
         transport: "task_webhook".into(),
+        cap: None,
     };
     match state
         .store
-        .claim_message(&outgoing, now, None)
+        .claim_message(&outgoing, now)
         .await
         .map_err(transient)?
     {

@@ -4,8 +4,9 @@
 //!
 //! Work runs in batches (one apalis task each): the rows are claimed in one statement, run
 //! concurrently (at most `work_concurrency` in flight across batches), the charges among them marked
-//! as sent in one commit before any is sent, and every outcome committed in one transaction. Outcomes
-//! whose case changed meanwhile are re-applied one by one.
+//! as sent and their messages put in the outbox in one commit before any is sent, and every outcome
+//! (with how each message went) committed in one transaction. Outcomes whose case changed meanwhile
+//! are re-applied one by one.
 
 use std::collections::HashMap;
 
@@ -22,7 +23,10 @@ use crate::domain::network;
 use crate::jobs::process_event::ProcessError;
 use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PauseBehavior, PayResult};
 use crate::store::cases::{CaseRow, WorkCommit, WorkFinish, WorkRow};
+use crate::store::messages::{Claim, MessageFinish, Recipients};
 use crate::store::tenants::TenantRow;
+
+use super::messaging::{Decided, MessageStep, Outgoing};
 
 use super::{campaign_version, card_histories, feed, fingerprint, persist, transient};
 
@@ -48,11 +52,20 @@ struct Charge {
     fingerprint: Option<String>,
 }
 
-// Both variants are large and short-lived (one per row of a batch); boxing buys nothing.
+/// An email step cleared to send once the outbox has its message.
+struct Mail {
+    work: WorkRow,
+    tenant_id: String,
+    invoice_id: String,
+    outgoing: Outgoing,
+}
+
+// The variants are large and short-lived (one per row of a batch); boxing buys nothing.
 #[allow(clippy::large_enum_variant)]
 enum Next {
     Done(Effect),
     Pay(Charge),
+    Mail(Mail),
 }
 
 impl Effect {
@@ -107,57 +120,152 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
         .await
         .map_err(transient)?
     {
-        let case: Case = serde_json::from_str(&row.state).map_err(|e| {
+        let mut row = row;
+        // The parsed state is what is used (and a save writes it anew): the text is not kept.
+        let text = std::mem::take(&mut row.state);
+        let case: Case = serde_json::from_str(&text).map_err(|e| {
             ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
         })?;
         cases.insert(row.id.clone(), (row, case));
     }
     // Network limits count every attempt on a card, across cases: read them for the whole batch.
     let fingerprints = distinct(cases.values().filter_map(|(_, c)| fingerprint(c)));
-    let history = card_histories(state, &fingerprints, now).await?;
+    // Independent reads: on PostgreSQL each takes its own connection, and a batch waits for one.
+    let (history, known) = futures::try_join!(
+        card_histories(state, &fingerprints, now),
+        recipients(state, &claimed, &cases, now)
+    )?;
     let prepared = join_all(claimed.into_iter().map(|w| {
         let case = cases.get(&w.case_id);
-        let history = &history;
+        let (history, known) = (&history, &known);
         async move {
             let _slot = state.work_slots.acquire().await;
             let (id, runs) = (w.id.clone(), w.runs);
-            (id, runs, prepare(state, w, case, history).await)
+            (id, runs, prepare(state, w, case, history, known).await)
         }
     }))
     .await;
     let mut effects = Vec::new();
     let mut charges = Vec::new();
+    let mut mails = Vec::new();
     for (id, runs, next) in prepared {
         match next {
             Ok(Next::Done(e)) => effects.push(e),
             Ok(Next::Pay(c)) => charges.push(c),
+            Ok(Next::Mail(m)) => mails.push(m),
             Err(e) => release(state, &id, runs, &e).await,
         }
     }
-    if !charges.is_empty() {
-        let marks: Vec<_> = charges
-            .iter()
-            .map(|c| (c.work.id.clone(), c.fingerprint.clone()))
-            .collect();
-        match state.store.mark_work_executing(&marks, now).await {
-            Ok(()) => {
-                effects.extend(
-                    join_all(charges.into_iter().map(|c| async move {
-                        let _slot = state.work_slots.acquire().await;
-                        pay(state, c).await
-                    }))
-                    .await,
-                );
+    let sent = send_all(state, charges, mails, now).await;
+    effects.extend(sent.effects);
+    commit(state, effects, &sent.messages, &cases).await
+}
+
+/// What the batch's calls came to: an effect per charge and email, and how each message went.
+#[derive(Default)]
+struct Sent {
+    effects: Vec<Effect>,
+    messages: Vec<MessageFinish>,
+}
+
+/// Marks the charges as executing and claims the messages in one commit, then makes the calls.
+/// When that commit fails, nothing is sent and the rows are released.
+async fn send_all(
+    state: &AppState,
+    charges: Vec<Charge>,
+    mails: Vec<Mail>,
+    now: DateTime<Utc>,
+) -> Sent {
+    if charges.is_empty() && mails.is_empty() {
+        return Sent::default();
+    }
+    let marks: Vec<_> = charges
+        .iter()
+        .map(|c| (c.work.id.clone(), c.fingerprint.clone()))
+        .collect();
+    let outbox: Vec<_> = mails.iter().map(|m| &m.outgoing.message).collect();
+    let claims = match state.store.start_sends(&marks, &outbox, now).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            let e = transient(e);
+            let works = charges
+                .iter()
+                .map(|c| &c.work)
+                .chain(mails.iter().map(|m| &m.work));
+            for w in works {
+                release(state, &w.id, w.runs, &e).await;
             }
-            Err(e) => {
-                let e = transient(e);
-                for c in &charges {
-                    release(state, &c.work.id, c.work.runs, &e).await;
-                }
-            }
+            return Sent::default();
+        }
+    };
+    let paid = join_all(charges.into_iter().map(|c| async move {
+        let _slot = state.work_slots.acquire().await;
+        pay(state, c).await
+    }));
+    let mailed = join_all(mails.into_iter().zip(claims).map(|(m, claim)| async move {
+        let _slot = state.work_slots.acquire().await;
+        mail(state, m, claim).await
+    }));
+    let (paid, mailed) = futures::join!(paid, mailed);
+    let mut sent = Sent {
+        effects: paid,
+        messages: Vec::new(),
+    };
+    for (effect, finish) in mailed {
+        sent.effects.push(effect);
+        sent.messages.extend(finish);
+    }
+    sent
+}
+
+/// Sends one claimed email step's message.
+async fn mail(state: &AppState, m: Mail, claim: Claim) -> (Effect, Option<MessageFinish>) {
+    let ((event, result, retry_at), finish) =
+        super::messaging::send(state, &m.work, m.outgoing, claim).await;
+    let effect = Effect {
+        tenant_id: m.tenant_id,
+        invoice_id: m.invoice_id,
+        event,
+        result,
+        retry_at,
+        work: m.work,
+    };
+    (effect, finish)
+}
+
+/// The outbox's view of the recipients of the batch's email steps, per tenant: one read per tenant
+/// instead of two per email.
+async fn recipients(
+    state: &AppState,
+    claimed: &[WorkRow],
+    cases: &HashMap<String, (CaseRow, Case)>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, Recipients>, ProcessError> {
+    let mut wanted: HashMap<&str, (Vec<String>, Vec<String>)> = HashMap::new();
+    for w in claimed
+        .iter()
+        .filter(|w| w.kind == "email" || w.kind == "notice")
+    {
+        if let Some((row, case)) = cases.get(&w.case_id) {
+            let (customers, addresses) = wanted.entry(row.tenant_id.as_str()).or_default();
+            customers.push(case.customer_id.clone());
+            addresses.extend(super::messaging::recipient(row).map(str::to_string));
         }
     }
-    commit(state, effects, &cases).await
+    let mut known = HashMap::new();
+    for (tenant_id, (customers, addresses)) in wanted {
+        let (customers, addresses) = (
+            distinct(customers.into_iter()),
+            distinct(addresses.into_iter()),
+        );
+        let r = state
+            .store
+            .recipients(tenant_id, &customers, &addresses, now - Duration::days(7))
+            .await
+            .map_err(transient)?;
+        known.insert(tenant_id.to_string(), r);
+    }
+    Ok(known)
 }
 
 fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
@@ -183,6 +291,7 @@ async fn prepare(
     w: WorkRow,
     case: Option<&(CaseRow, Case)>,
     history: &HashMap<String, Vec<DateTime<Utc>>>,
+    known: &HashMap<String, Recipients>,
 ) -> Result<Next, ProcessError> {
     let Some((row, case)) = case else {
         return Ok(Next::Done(Effect {
@@ -218,20 +327,28 @@ async fn prepare(
                 .map_err(|e| ProcessError::Permanent(e.to_string()))?;
             end_action(state, &tenant, case, &w, action).await
         }
-        "email" => {
-            let level = detail["level"].as_u64().unwrap_or(1).min(9) as u8;
-            let mail = super::messaging::Mail::Level(level);
-            let (event, result, retry_at) =
-                super::messaging::email(state, &tenant, row, case, &w, mail).await?;
-            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
-        }
-        "notice" => {
-            let notice: Notice = serde_json::from_value(detail["notice"].clone())
-                .map_err(|e| ProcessError::Permanent(e.to_string()))?;
-            let mail = super::messaging::Mail::Notice(notice);
-            let (event, result, retry_at) =
-                super::messaging::email(state, &tenant, row, case, &w, mail).await?;
-            Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+        "email" | "notice" => {
+            let step = if w.kind == "email" {
+                let level = detail["level"].as_u64().unwrap_or(1).min(9) as u8;
+                MessageStep::Level(level)
+            } else {
+                let notice: Notice = serde_json::from_value(detail["notice"].clone())
+                    .map_err(|e| ProcessError::Permanent(e.to_string()))?;
+                MessageStep::Notice(notice)
+            };
+            let none = Recipients::default();
+            let known = known.get(&tenant.id).unwrap_or(&none);
+            match super::messaging::email(state, &tenant, row, case, &w, step, known).await? {
+                Decided::End((event, result, retry_at)) => {
+                    Ok(effect(&w, case, &tenant.id, event, result, retry_at))
+                }
+                Decided::Send(outgoing) => Ok(Next::Mail(Mail {
+                    tenant_id: tenant.id.clone(),
+                    invoice_id: case.invoice_id.clone(),
+                    outgoing,
+                    work: w,
+                })),
+            }
         }
         "task" => {
             let task_note = detail["note"].as_str().unwrap_or("").to_string();
@@ -260,6 +377,7 @@ async fn prepare(
 async fn commit(
     state: &AppState,
     effects: Vec<Effect>,
+    messages: &[MessageFinish],
     loaded: &HashMap<String, (CaseRow, Case)>,
 ) -> Result<(), ProcessError> {
     if effects.is_empty() {
@@ -269,15 +387,17 @@ async fn commit(
     let items = match plan_commit(state, &effects, loaded, now).await {
         Ok(items) => items,
         Err(e) => {
+            finish_messages_alone(state, messages).await;
             for eff in &effects {
                 release(state, &eff.work.id, eff.work.runs, &e).await;
             }
             return Ok(());
         }
     };
-    let written = match state.store.commit_work(&items, now).await {
+    let written = match state.store.commit_work(&items, messages, now).await {
         Ok(w) => w,
         Err(e) => {
+            finish_messages_alone(state, messages).await;
             let e = transient(e);
             for eff in &effects {
                 release(state, &eff.work.id, eff.work.runs, &e).await;
@@ -291,6 +411,21 @@ async fn commit(
         }
     }
     Ok(())
+}
+
+/// Records how the batch's messages went when its commit could not: a message left `sending` is
+/// never sent again (its fate becomes `unknown`), which is safe but loses what is known.
+async fn finish_messages_alone(state: &AppState, messages: &[MessageFinish]) {
+    if messages.is_empty() {
+        return;
+    }
+    if let Err(e) = state
+        .store
+        .finish_messages(messages, state.clock.now())
+        .await
+    {
+        tracing::warn!(error = %e, "recording sent messages failed; a re-run will not send them again");
+    }
 }
 
 /// Turns each effect into its write against the cases as stored now. Several effects on one case
@@ -309,14 +444,22 @@ async fn plan_commit(
     );
     let store = &state.store;
     let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
-    for row in store.cases_by_ids(&case_ids).await.map_err(transient)? {
-        // Most cases did not change while the batch ran: parsing their state again is wasted work.
-        let case = match loaded.get(&row.id) {
-            Some((before, case)) if before.version == row.version => case.clone(),
-            _ => serde_json::from_str(&row.state).map_err(|e| {
-                ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
-            })?,
-        };
+    // Most cases did not change while the batch ran: their versions say so, and only the others are
+    // read (and parsed) again.
+    let mut moved = Vec::new();
+    for (id, version) in store.case_versions(&case_ids).await.map_err(transient)? {
+        match loaded.get(&id) {
+            Some((before, case)) if before.version == version => {
+                current.insert(id, (before.clone(), case.clone()));
+            }
+            _ => moved.push(id),
+        }
+    }
+    for mut row in store.cases_by_ids(&moved).await.map_err(transient)? {
+        let text = std::mem::take(&mut row.state);
+        let case = serde_json::from_str(&text).map_err(|e| {
+            ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
+        })?;
         current.insert(row.id.clone(), (row, case));
     }
     let mut pending: HashMap<String, Vec<String>> = HashMap::new();

@@ -227,7 +227,7 @@ struct WorkerSetup {
 /// Batches of case work in flight: each batch's rows share the `work_concurrency` slots, so a few
 /// batches keep them busy while one waits on its slowest call.
 pub fn work_batches(work_concurrency: usize) -> usize {
-    (work_concurrency / 4).clamp(2, 8)
+    (work_concurrency / 2).clamp(2, 8)
 }
 
 /// The apalis handler for scheduled case work (charges, timers, end actions), a batch at a time.

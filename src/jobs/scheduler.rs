@@ -89,17 +89,24 @@ pub async fn advance_to(
 /// flight not going down), so a large batch is waited for as long as it keeps moving.
 async fn drain(state: &AppState) -> Result<(), StoreError> {
     const STALL: Duration = Duration::from_secs(30);
+    /// Counting is the dear question (every row in flight, and on PostgreSQL the dead versions a
+    /// step leaves behind); "is any left?" stops at the first. Counts only measure progress.
+    const COUNT_EVERY: Duration = Duration::from_secs(1);
     let mut best = state.store.work_in_flight().await?;
     let mut last_progress = tokio::time::Instant::now();
+    let mut counted = tokio::time::Instant::now();
     while best > 0 && last_progress.elapsed() < STALL {
-        // Each look is a count in the database the workers are using: look less often while much is
-        // left, often near the end so the next step starts promptly.
-        let pause = if best > 64 { 50 } else { 10 };
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-        let n = state.store.work_in_flight().await?;
-        if n < best {
-            best = n;
-            last_progress = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if !state.store.any_work_in_flight().await? {
+            return Ok(());
+        }
+        if counted.elapsed() >= COUNT_EVERY {
+            counted = tokio::time::Instant::now();
+            let n = state.store.work_in_flight().await?;
+            if n < best {
+                best = n;
+                last_progress = tokio::time::Instant::now();
+            }
         }
     }
     Ok(())

@@ -9,11 +9,18 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use std::collections::HashSet;
+
 use super::cases::{CaseRow, LISTED_STATE, TimelineRow, WorkChange, placeholders};
+use super::messages::{Claim, MessageFinish, NewMessage, claim_rows, finish_message_rows};
 use super::{Result, Store, dispatch};
 
 /// Rows per multi-row statement: well under either backend's limit on bind parameters.
-const ROWS_PER_STATEMENT: usize = 200;
+pub(super) const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per statement for rows that carry kilobytes (a case's state, a message's bodies): a
+/// connection's buffers grow to the largest statement it has sent and keep that size, so these are
+/// kept small enough that a pool of large buffers does not show as memory growing over a long run.
+pub(super) const WIDE_ROWS_PER_STATEMENT: usize = 32;
 
 /// How a finished run leaves its work row: `done` with its result, or back to `pending` at
 /// `retry_at` (a transient failure that does not use up the step).
@@ -311,16 +318,22 @@ impl Store {
     }
 
     /// Commits a batch of runs in one transaction: each one's case write and the end of its work
-    /// row, except where that case's version moved on (then neither is written). Returns, per item,
-    /// whether it was written; the caller re-applies the others one by one.
-    pub async fn commit_work(&self, items: &[WorkCommit], now: DateTime<Utc>) -> Result<Vec<bool>> {
+    /// row, except where that case's version moved on (then neither is written), and how the batch's
+    /// messages went (always written). Returns, per item, whether it was written; the caller
+    /// re-applies the others one by one.
+    pub async fn commit_work(
+        &self,
+        items: &[WorkCommit],
+        messages: &[MessageFinish],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
         let updates: Vec<&CaseSave> = items
             .iter()
             .filter_map(|i| i.save.as_ref())
             .filter(|s| s.expected_version.is_some())
             .collect();
         let sql: Vec<String> = updates
-            .chunks(ROWS_PER_STATEMENT)
+            .chunks(WIDE_ROWS_PER_STATEMENT)
             .map(|chunk| update_cases_sql(chunk.len(), matches!(self.db, super::Db::Postgres(_))))
             .collect();
         dispatch!(&self.db, pool => {
@@ -329,7 +342,7 @@ impl Store {
             // both change is written by the first only (the second's version check fails), and the
             // caller re-applies the second alone.
             let mut updated: Vec<(String, i64)> = Vec::new();
-            for (chunk, sql) in updates.chunks(ROWS_PER_STATEMENT).zip(&sql) {
+            for (chunk, sql) in updates.chunks(WIDE_ROWS_PER_STATEMENT).zip(&sql) {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
                     .persistent(false)
                     .bind(now);
@@ -360,6 +373,7 @@ impl Store {
             }
             write_case_details!(tx, &saves, now);
             finish_rows!(tx, &finishes, now);
+            finish_message_rows!(tx, messages, now);
             tx.commit().await?;
             Ok(written)
         })
@@ -375,16 +389,20 @@ impl Store {
         Ok(())
     }
 
-    /// Records that charges are about to be sent for these attempts, each with the card it goes to
-    /// (before the calls, so a crash after it is known to be uncertain rather than forgotten).
-    pub async fn mark_work_executing(
+    /// Before a batch's calls, in one commit: records that charges are about to be sent for these
+    /// attempts, each with the card it goes to (so a crash after it is known to be uncertain rather
+    /// than forgotten), and claims the batch's messages in the outbox (see
+    /// [`Store::claim_messages`]). Returns a claim per message.
+    pub async fn start_sends(
         &self,
-        rows: &[(String, Option<String>)],
+        charges: &[(String, Option<String>)],
+        messages: &[&NewMessage],
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Vec<Claim>> {
+        let postgres = self.is_postgres();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            for chunk in charges.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
                     "update case_work set executed_at = coalesce(executed_at, $1), updated_at = $1,
                         card_fingerprint = coalesce(case id {} end, card_fingerprint)
@@ -401,9 +419,10 @@ impl Store {
                 }
                 q.execute(&mut *tx).await?;
             }
-            tx.commit().await
-        })?;
-        Ok(())
+            let claims = claim_rows!(tx, messages, now, postgres);
+            tx.commit().await?;
+            Ok(claims)
+        })
     }
 }
 

@@ -193,6 +193,25 @@ impl Store {
         })?)
     }
 
+    /// `(id, version)` of these cases: whether a case read earlier is still current, without reading
+    /// its state again.
+    pub async fn case_versions(&self, ids: &[String]) -> Result<Vec<(String, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "select id, version from cases where id in ({})",
+            placeholders(1, ids.len())
+        );
+        Ok(dispatch!(&self.db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await
+        })?)
+    }
+
     /// `(case id, work id)` of these cases' work rows that have not started.
     pub async fn pending_work_of_cases(
         &self,
@@ -281,6 +300,17 @@ impl Store {
             sqlx::query_as("select count(*) from case_work where state in ('queued', 'running')").fetch_one(pool).await
         })?;
         Ok(n)
+    }
+
+    /// Whether any row is queued or running: [`Store::work_in_flight`] without counting them (a
+    /// plain index scan that stops at the first, and on PostgreSQL marks the dead entries it passes
+    /// so later looks skip them; a count is planned as a bitmap scan that visits them all again).
+    pub async fn any_work_in_flight(&self) -> Result<bool> {
+        let row: Option<(i32,)> = dispatch!(&self.db, pool => {
+            sqlx::query_as("select 1 from case_work where state in ('queued', 'running') limit 1")
+                .fetch_optional(pool).await
+        })?;
+        Ok(row.is_some())
     }
 
     /// Takes queued rows for execution, leaving out any canceled, moved or taken by another run. A

@@ -2,8 +2,12 @@
 //! campaign step never sends twice. A row found still `sending` belongs to a run that died mid-send:
 //! it may have gone out, so it becomes `unknown` and is not sent again.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 
+use super::case_writes::{ROWS_PER_STATEMENT, WIDE_ROWS_PER_STATEMENT};
+use super::cases::placeholders;
 use super::{Result, Store, dispatch};
 
 #[derive(Debug, Clone)]
@@ -20,6 +24,8 @@ pub struct NewMessage {
     pub body_text: String,
     pub body_html: String,
     pub transport: String,
+    /// Subject to the customer's weekly cap (campaign reminders; not notices or tasks).
+    pub cap: Option<TouchCap>,
 }
 
 /// What claiming a message for sending found.
@@ -35,7 +41,7 @@ pub enum Claim {
 
 /// At most `limit` messages to one customer since `since`, across all their cases. Checked in the
 /// claim's own transaction, one customer at a time, so concurrent steps cannot all slip under it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TouchCap {
     pub since: DateTime<Utc>,
     pub limit: i64,
@@ -43,9 +49,9 @@ pub struct TouchCap {
 
 /// Touches in a window: messages sent in it, and those being sent or to be retried (they will
 /// most likely arrive).
-const TOUCHES: &str =
-    "select count(*) from messages where tenant_id = $1 and customer_id = $2 and id <> $3
-     and (sent_at >= $4 or (status in ('sending', 'retry', 'unknown') and created_at >= $4))";
+pub(super) const TOUCHES: &str =
+    "select count(*) from messages where tenant_id = $1 and customer_id = $2
+     and (sent_at >= $3 or (status in ('sending', 'retry', 'unknown') and created_at >= $3))";
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct MessageRow {
@@ -61,70 +67,212 @@ pub struct MessageRow {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// How sending one message ended: `sent`, `failed` (permanent) or `retry` (try again later).
+/// Recorded in the commit of the batch that sent it.
+#[derive(Debug, Clone)]
+pub struct MessageFinish {
+    pub id: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// What the outbox knows about a tenant's recipients before their steps are decided: addresses that
+/// refused a message for good, and messages sent per customer in the touch-cap window.
+#[derive(Debug, Clone, Default)]
+pub struct Recipients {
+    pub refused: HashSet<String>,
+    pub sent: HashMap<String, i64>,
+}
+
+/// Records each message as being sent (multi-row insert); for a step that already has one, a
+/// `sending` message (a run that died mid-send) becomes `unknown` and a `retry` one is taken again.
+macro_rules! claim_rows {
+    ($tx:expr, $messages:expr, $now:expr, $postgres:expr) => {{
+        let all: &[&NewMessage] = $messages;
+        let now: DateTime<Utc> = $now;
+        let over = $crate::store::messages::touch_cap!($tx, all, $postgres);
+        let messages: Vec<&NewMessage> =
+            all.iter().copied().filter(|m| !over.contains_key(&m.id)).collect();
+        let mut inserted: HashSet<String> = HashSet::new();
+        for chunk in messages.chunks(WIDE_ROWS_PER_STATEMENT) {
+            let values = (0..chunk.len())
+                .map(|i| {
+                    let b = 11 * i + 2;
+                    let cols = (b..b + 11).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+                    format!("({cols}, 'sending', 1, $1, $1)")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
+                    body_text, body_html, transport, status, attempts, created_at, updated_at)
+                 values {values}
+                 on conflict (id) do nothing returning id"
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
+            for m in chunk {
+                q = q.bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
+                    .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text)
+                    .bind(&m.body_html).bind(&m.transport);
+            }
+            inserted.extend(q.fetch_all(&mut *$tx).await?.into_iter().map(|(id,)| id));
+        }
+        let mut claims = Vec::with_capacity(all.len());
+        for m in all {
+            if let Some(n) = over.get(&m.id) {
+                claims.push(Claim::Capped(*n));
+                continue;
+            }
+            if inserted.contains(&m.id) {
+                claims.push(Claim::Send);
+                continue;
+            }
+            // Rare (a re-run): one row at a time.
+            let (status,): (String,) = sqlx::query_as("select status from messages where id = $1")
+                .bind(&m.id).fetch_one(&mut *$tx).await?;
+            claims.push(match status.as_str() {
+                "retry" => {
+                    sqlx::query("update messages set status = 'sending', attempts = attempts + 1, updated_at = $2 where id = $1")
+                        .bind(&m.id).bind(now).execute(&mut *$tx).await?;
+                    Claim::Send
+                }
+                "sending" => {
+                    sqlx::query("update messages set status = 'unknown', error = 'a run stopped while sending; not sent again', updated_at = $2 where id = $1")
+                        .bind(&m.id).bind(now).execute(&mut *$tx).await?;
+                    Claim::Settled("unknown".into())
+                }
+                other => Claim::Settled(other.to_string()),
+            });
+        }
+        claims
+    }};
+}
+pub(super) use claim_rows;
+
+/// The new messages over their customer's weekly cap, with the count found: under a lock per
+/// customer (PostgreSQL; SQLite's single writer serialises already), so that steps of one customer's
+/// cases claiming at the same moment see each other. A message already in the outbox (a re-run) is
+/// not capped again.
+macro_rules! touch_cap {
+    ($tx:expr, $messages:expr, $postgres:expr) => {{
+        let messages: &[&NewMessage] = $messages;
+        let mut over: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
+        let capped: Vec<&NewMessage> = messages
+            .iter()
+            .copied()
+            .filter(|m| m.cap.is_some())
+            .collect();
+        if !capped.is_empty() {
+            let mut customers: Vec<(&str, &str)> = capped
+                .iter()
+                .map(|m| (m.tenant_id.as_str(), m.customer_id.as_str()))
+                .collect();
+            customers.sort_unstable();
+            customers.dedup();
+            if $postgres {
+                // Always in the same order, so two batches never wait on each other's locks.
+                for (tenant, customer) in &customers {
+                    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .bind(format!("touch-cap/{tenant}/{customer}"))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+            let sql = format!(
+                "select id from messages where id in ({})",
+                $crate::store::cases::placeholders(1, capped.len())
+            );
+            let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+            for m in &capped {
+                q = q.bind(&m.id);
+            }
+            let existing: ::std::collections::HashSet<String> = q
+                .fetch_all(&mut *$tx)
+                .await?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect();
+            let mut counts: ::std::collections::HashMap<(&str, &str), i64> =
+                ::std::collections::HashMap::new();
+            for m in capped.iter().filter(|m| !existing.contains(&m.id)) {
+                let cap = m.cap.expect("filtered on cap");
+                let key = (m.tenant_id.as_str(), m.customer_id.as_str());
+                let n = match counts.get(&key) {
+                    Some(n) => *n,
+                    None => {
+                        let (n,): (i64,) = sqlx::query_as($crate::store::messages::TOUCHES)
+                            .bind(&m.tenant_id)
+                            .bind(&m.customer_id)
+                            .bind(cap.since)
+                            .fetch_one(&mut *$tx)
+                            .await?;
+                        n
+                    }
+                };
+                if n >= cap.limit {
+                    over.insert(m.id.clone(), n);
+                    counts.insert(key, n);
+                } else {
+                    counts.insert(key, n + 1);
+                }
+            }
+        }
+        over
+    }};
+}
+pub(super) use touch_cap;
+
+/// Records how sending ended; `sent` (the usual end) in one statement per chunk.
+macro_rules! finish_message_rows {
+    ($tx:expr, $finishes:expr, $now:expr) => {{
+        let finishes: &[MessageFinish] = $finishes;
+        let now: DateTime<Utc> = $now;
+        let (sent, other): (Vec<&MessageFinish>, Vec<&MessageFinish>) =
+            finishes.iter().partition(|f| f.status == "sent" && f.error.is_none());
+        for chunk in sent.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "update messages set status = 'sent', error = null, updated_at = $1, sent_at = $1 where id in ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
+            for f in chunk {
+                q = q.bind(&f.id);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        for f in other {
+            sqlx::query(
+                "update messages set status = $2, error = $3, updated_at = $4,
+                    sent_at = case when $2 = 'sent' then $4 else sent_at end
+                 where id = $1",
+            )
+            .bind(&f.id).bind(f.status).bind(&f.error).bind(now).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(super) use finish_message_rows;
+
 impl Store {
     /// Records `m` as being sent, unless its step already has a message: then a `sending` one (a run
     /// that died mid-send) becomes `unknown`, and a `retry` one is taken for another try. A new
-    /// message over `cap` is not recorded ([`Claim::Capped`]).
-    pub async fn claim_message(
+    /// message over its cap is not recorded ([`Claim::Capped`]).
+    pub async fn claim_message(&self, m: &NewMessage, now: DateTime<Utc>) -> Result<Claim> {
+        let mut claims = self.claim_messages(&[m], now).await?;
+        Ok(claims.pop().unwrap_or(Claim::Settled("unknown".into())))
+    }
+
+    /// [`Store::claim_message`] for several messages in one transaction, a claim per message.
+    pub async fn claim_messages(
         &self,
-        m: &NewMessage,
+        messages: &[&NewMessage],
         now: DateTime<Utc>,
-        cap: Option<TouchCap>,
-    ) -> Result<Claim> {
-        let postgres = matches!(self.db, super::Db::Postgres(_));
+    ) -> Result<Vec<Claim>> {
+        let postgres = self.is_postgres();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let existing: Option<(String,)> = sqlx::query_as("select status from messages where id = $1")
-                .bind(&m.id).fetch_optional(&mut *tx).await?;
-            let claim = match existing {
-                None => {
-                    let mut over = None;
-                    if let Some(cap) = cap {
-                        if postgres {
-                            // One customer's claims queue here; SQLite's single writer serialises.
-                            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-                                .bind(format!("touch-cap/{}/{}", m.tenant_id, m.customer_id))
-                                .execute(&mut *tx).await?;
-                        }
-                        let (n,): (i64,) = sqlx::query_as(TOUCHES)
-                            .bind(&m.tenant_id).bind(&m.customer_id).bind(&m.id).bind(cap.since)
-                            .fetch_one(&mut *tx).await?;
-                        over = (n >= cap.limit).then_some(n);
-                    }
-                    match over {
-                        Some(n) => Claim::Capped(n),
-                        None => {
-                            // A concurrent first claim of the same step inserts nothing here.
-                            let inserted = sqlx::query(
-                                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
-                                    body_text, body_html, transport, status, attempts, created_at, updated_at)
-                                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'sending', 1, $12, $12)
-                                 on conflict (id) do nothing",
-                            )
-                            .bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
-                            .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text).bind(&m.body_html)
-                            .bind(&m.transport).bind(now)
-                            .execute(&mut *tx).await?.rows_affected();
-                            if inserted == 1 { Claim::Send } else { Claim::Settled("sending".into()) }
-                        }
-                    }
-                }
-                Some((status,)) => match status.as_str() {
-                    "retry" => {
-                        sqlx::query("update messages set status = 'sending', attempts = attempts + 1, updated_at = $2 where id = $1")
-                            .bind(&m.id).bind(now).execute(&mut *tx).await?;
-                        Claim::Send
-                    }
-                    "sending" => {
-                        sqlx::query("update messages set status = 'unknown', error = 'a run stopped while sending; not sent again', updated_at = $2 where id = $1")
-                            .bind(&m.id).bind(now).execute(&mut *tx).await?;
-                        Claim::Settled("unknown".into())
-                    }
-                    other => Claim::Settled(other.to_string()),
-                },
-            };
+            let claims = claim_rows!(tx, messages, now, postgres);
             tx.commit().await?;
-            Ok(claim)
+            Ok(claims)
         })
     }
 
@@ -132,17 +280,29 @@ impl Store {
     pub async fn finish_message(
         &self,
         id: &str,
-        status: &str,
+        status: &'static str,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let finish = MessageFinish {
+            id: id.to_string(),
+            status,
+            error: error.map(str::to_string),
+        };
+        self.finish_messages(std::slice::from_ref(&finish), now)
+            .await
+    }
+
+    /// [`Store::finish_message`] for several messages in one transaction.
+    pub async fn finish_messages(
+        &self,
+        finishes: &[MessageFinish],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         dispatch!(&self.db, pool => {
-            sqlx::query(
-                "update messages set status = $2, error = $3, updated_at = $4,
-                    sent_at = case when $2 = 'sent' then $4 else sent_at end
-                 where id = $1",
-            )
-            .bind(id).bind(status).bind(error).bind(now).execute(pool).await.map(|r| r.rows_affected())
+            let mut tx = pool.begin().await?;
+            finish_message_rows!(tx, finishes, now);
+            tx.commit().await
         })?;
         Ok(())
     }
@@ -154,20 +314,65 @@ impl Store {
         customer_id: &str,
         since: DateTime<Utc>,
     ) -> Result<i64> {
-        let (n,): (i64,) = dispatch!(&self.db, pool => {
-            sqlx::query_as("select count(*) from messages where tenant_id = $1 and customer_id = $2 and sent_at >= $3")
-                .bind(tenant_id).bind(customer_id).bind(since).fetch_one(pool).await
-        })?;
-        Ok(n)
+        let r = self
+            .recipients(tenant_id, &[customer_id.to_string()], &[], since)
+            .await?;
+        Ok(r.sent.get(customer_id).copied().unwrap_or(0))
     }
 
     /// True when a message to `address` failed for good (a refused mailbox): no more are sent to it.
     pub async fn address_refused(&self, tenant_id: &str, address: &str) -> Result<bool> {
-        let row: Option<(String,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as("select id from messages where tenant_id = $1 and to_address = $2 and status = 'failed' limit 1")
-                .bind(tenant_id).bind(address).fetch_optional(pool).await
+        let r = self
+            .recipients(tenant_id, &[], &[address.to_string()], Utc::now())
+            .await?;
+        Ok(r.refused.contains(address))
+    }
+
+    /// Which of `addresses` refused a message for good, and how many messages each of `customers`
+    /// was sent since `since`, in one round trip.
+    pub async fn recipients(
+        &self,
+        tenant_id: &str,
+        customers: &[String],
+        addresses: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Recipients> {
+        if customers.is_empty() && addresses.is_empty() {
+            return Ok(Recipients::default());
+        }
+        // `$3…`: the customers, then the addresses; an empty list is spelled `in (null)`.
+        let list = |from: usize, n: usize| {
+            if n == 0 {
+                "null".to_string()
+            } else {
+                placeholders(from, n)
+            }
+        };
+        let sql = format!(
+            "select 'sent', customer_id, count(*) from messages
+              where tenant_id = $1 and customer_id in ({}) and sent_at >= $2 group by customer_id
+             union all
+             select distinct 'refused', to_address, 0 from messages
+              where tenant_id = $1 and to_address in ({}) and status = 'failed'",
+            list(3, customers.len()),
+            list(3 + customers.len(), addresses.len())
+        );
+        let rows: Vec<(String, String, i64)> = dispatch!(&self.db, pool => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id).bind(since);
+            for v in customers.iter().chain(addresses) {
+                q = q.bind(v);
+            }
+            q.fetch_all(pool).await
         })?;
-        Ok(row.is_some())
+        let mut r = Recipients::default();
+        for (what, key, n) in rows {
+            if what == "sent" {
+                r.sent.insert(key, n);
+            } else {
+                r.refused.insert(key);
+            }
+        }
+        Ok(r)
     }
 
     /// A case's messages, oldest first.

@@ -141,6 +141,10 @@ impl Store {
         signals
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
     pub fn backend_name(&self) -> &'static str {
         match self.db {
             Db::Sqlite(_) => "sqlite",

@@ -100,24 +100,25 @@ both!(
             body_text: "…".into(),
             body_html: "<p>…</p>".into(),
             transport: "smtp".into(),
+            cap: None,
         };
         // Claimed, then the process dies before recording the outcome: it may have gone out, so
         // no later run sends it again.
         let crashed = message("case_1/step/0");
         assert_eq!(
-            store.claim_message(&crashed, now, None).await.unwrap(),
+            store.claim_message(&crashed, now).await.unwrap(),
             Claim::Send
         );
         for _ in 0..2 {
             assert_eq!(
-                store.claim_message(&crashed, now, None).await.unwrap(),
+                store.claim_message(&crashed, now).await.unwrap(),
                 Claim::Settled("unknown".into())
             );
         }
         // A deferral is tried again, once sent never again, and counted for the touch cap.
         let deferred = message("case_1/step/1");
         assert_eq!(
-            store.claim_message(&deferred, now, None).await.unwrap(),
+            store.claim_message(&deferred, now).await.unwrap(),
             Claim::Send
         );
         store
@@ -125,7 +126,7 @@ both!(
             .await
             .unwrap();
         assert_eq!(
-            store.claim_message(&deferred, now, None).await.unwrap(),
+            store.claim_message(&deferred, now).await.unwrap(),
             Claim::Send
         );
         store
@@ -133,7 +134,7 @@ both!(
             .await
             .unwrap();
         assert_eq!(
-            store.claim_message(&deferred, now, None).await.unwrap(),
+            store.claim_message(&deferred, now).await.unwrap(),
             Claim::Settled("sent".into())
         );
         let since = now - chrono::Duration::days(7);
@@ -152,7 +153,7 @@ both!(
                 .unwrap()
         );
         let refused = message("case_1/step/2");
-        store.claim_message(&refused, now, None).await.unwrap();
+        store.claim_message(&refused, now).await.unwrap();
         store
             .finish_message(&refused.id, "failed", Some("550 no such mailbox"), now)
             .await
