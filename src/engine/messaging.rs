@@ -16,7 +16,7 @@ use crate::store::messages::{Claim, MessageFinish, NewMessage, Recipients, Touch
 use crate::store::tenants::TenantRow;
 use crate::tenants::{Branding, Support};
 
-use super::{campaign_version, transient};
+use super::campaign_version;
 
 /// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
 pub(super) const QUIET_FROM: u32 = 20;
@@ -220,11 +220,11 @@ pub(super) async fn email(
             .campaign_deadline(&campaign)
             .map(|d| d.with_timezone(&tz).date_naive()),
     };
-    let custom = state
-        .store
-        .email_template(&tenant.id, message.as_str(), &ctx.locale)
-        .await
-        .map_err(transient)?;
+    let custom = known
+        .templates
+        .iter()
+        .find(|t| t.kind == message.as_str() && t.locale == ctx.locale)
+        .map(|t| t.set());
     let rendered = match email::render_with(message, &ctx, custom.as_ref()) {
         Ok(r) => r,
         Err(e) => {

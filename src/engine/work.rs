@@ -258,9 +258,14 @@ async fn recipients(
             distinct(customers.into_iter()),
             distinct(addresses.into_iter()),
         );
-        let r = state
+        let mut r = state
             .store
             .recipients(tenant_id, &customers, &addresses, now - Duration::days(7))
+            .await
+            .map_err(transient)?;
+        r.templates = state
+            .store
+            .email_templates(tenant_id)
             .await
             .map_err(transient)?;
         known.insert(tenant_id.to_string(), r);

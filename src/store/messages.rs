@@ -47,12 +47,6 @@ pub struct TouchCap {
     pub limit: i64,
 }
 
-/// Touches in a window: messages sent in it, and those being sent or to be retried (they will
-/// most likely arrive).
-pub(super) const TOUCHES: &str =
-    "select count(*) from messages where tenant_id = $1 and customer_id = $2
-     and (sent_at >= $3 or (status in ('sending', 'retry', 'unknown') and created_at >= $3))";
-
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct MessageRow {
     pub id: String,
@@ -82,6 +76,8 @@ pub struct MessageFinish {
 pub struct Recipients {
     pub refused: HashSet<String>,
     pub sent: HashMap<String, i64>,
+    /// The tenant's own email templates (few rows), so a batch's emails read them once.
+    pub templates: Vec<super::email_templates::TemplateRow>,
 }
 
 /// Records each message as being sent (multi-row insert); for a step that already has one, a
@@ -157,61 +153,75 @@ macro_rules! touch_cap {
     ($tx:expr, $messages:expr, $postgres:expr) => {{
         let messages: &[&NewMessage] = $messages;
         let mut over: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
-        let capped: Vec<&NewMessage> = messages
-            .iter()
-            .copied()
-            .filter(|m| m.cap.is_some())
-            .collect();
+        let capped: Vec<&NewMessage> = messages.iter().copied().filter(|m| m.cap.is_some()).collect();
         if !capped.is_empty() {
-            let mut customers: Vec<(&str, &str)> = capped
+            let mut customers: Vec<String> = capped
                 .iter()
-                .map(|m| (m.tenant_id.as_str(), m.customer_id.as_str()))
+                .map(|m| format!("touch-cap/{}/{}", m.tenant_id, m.customer_id))
                 .collect();
             customers.sort_unstable();
             customers.dedup();
             if $postgres {
-                // Always in the same order, so two batches never wait on each other's locks.
-                for (tenant, customer) in &customers {
-                    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
-                        .bind(format!("touch-cap/{tenant}/{customer}"))
-                        .execute(&mut *$tx)
-                        .await?;
+                // In one statement and a fixed order, so two batches never wait on each other.
+                let sql = format!(
+                    "select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (values {}) as l(k)",
+                    (1..=customers.len()).map(|n| format!("(${n})")).collect::<Vec<_>>().join(", ")
+                );
+                let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+                for k in &customers {
+                    q = q.bind(k);
                 }
+                q.fetch_one(&mut *$tx).await?;
             }
+            // Per customer (of the batch's tenants): the touches in the window, and which of these
+            // messages exist already (a re-run is not capped again).
+            let since = capped.iter().filter_map(|m| m.cap).map(|c| c.since).min().expect("capped");
+            // Touches: messages sent in the window, and those being sent or to be retried (they will
+            // most likely arrive).
+            let n = capped.len();
+            let mut tenants: Vec<&str> = capped.iter().map(|m| m.tenant_id.as_str()).collect();
+            tenants.sort_unstable();
+            tenants.dedup();
+            let t = tenants.len();
             let sql = format!(
-                "select id from messages where id in ({})",
-                $crate::store::cases::placeholders(1, capped.len())
+                "select tenant_id || '/' || customer_id, count(*) from messages
+                  where tenant_id in ({}) and customer_id in ({})
+                    and (sent_at >= $1 or (status in ('sending', 'retry', 'unknown') and created_at >= $1))
+                  group by tenant_id, customer_id
+                 union all
+                 select '=' || id, 0 from messages where id in ({})",
+                $crate::store::cases::placeholders(2, t),
+                $crate::store::cases::placeholders(2 + t, n),
+                $crate::store::cases::placeholders(2 + t + n, n)
             );
-            let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql)).persistent(false);
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(since);
+            for tenant in &tenants {
+                q = q.bind(*tenant);
+            }
+            for m in &capped {
+                q = q.bind(&m.customer_id);
+            }
             for m in &capped {
                 q = q.bind(&m.id);
             }
-            let existing: ::std::collections::HashSet<String> = q
-                .fetch_all(&mut *$tx)
-                .await?
-                .into_iter()
-                .map(|(id,)| id)
-                .collect();
-            let mut counts: ::std::collections::HashMap<(&str, &str), i64> =
-                ::std::collections::HashMap::new();
+            let mut counts: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
+            let mut existing: ::std::collections::HashSet<String> = ::std::collections::HashSet::new();
+            for (key, count) in q.fetch_all(&mut *$tx).await? {
+                match key.strip_prefix('=') {
+                    Some(id) => {
+                        existing.insert(id.to_string());
+                    }
+                    None => {
+                        counts.insert(key, count);
+                    }
+                }
+            }
             for m in capped.iter().filter(|m| !existing.contains(&m.id)) {
                 let cap = m.cap.expect("filtered on cap");
-                let key = (m.tenant_id.as_str(), m.customer_id.as_str());
-                let n = match counts.get(&key) {
-                    Some(n) => *n,
-                    None => {
-                        let (n,): (i64,) = sqlx::query_as($crate::store::messages::TOUCHES)
-                            .bind(&m.tenant_id)
-                            .bind(&m.customer_id)
-                            .bind(cap.since)
-                            .fetch_one(&mut *$tx)
-                            .await?;
-                        n
-                    }
-                };
+                let key = format!("{}/{}", m.tenant_id, m.customer_id);
+                let n = counts.get(&key).copied().unwrap_or(0);
                 if n >= cap.limit {
                     over.insert(m.id.clone(), n);
-                    counts.insert(key, n);
                 } else {
                     counts.insert(key, n + 1);
                 }
