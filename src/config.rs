@@ -29,6 +29,9 @@ pub struct Settings {
     /// The sender of customer emails; the tenant's name is its display name and its support address
     /// the Reply-To.
     pub email_from: String,
+    /// Signing secret (`whsec_…`, Svix style) of the email API's delivery webhooks; without it
+    /// `/webhooks/email/resend` answers 404.
+    pub email_webhook_secret: Option<SecretString>,
     /// `twilio+https://ACCOUNT_SID:AUTH_TOKEN@api.twilio.com`; SMS steps are off without it.
     pub sms: Option<SecretString>,
     /// The sender of SMS (a number in E.164 form, or an alphanumeric sender id).
@@ -97,6 +100,7 @@ const KEYS: &[&str] = &[
     "admin_token",
     "email",
     "email_from",
+    "email_webhook_secret",
     "sms",
     "sms_from",
     "stripe_secret_key",
@@ -207,6 +211,8 @@ impl Settings {
                 "expected an email address such as billing@example.com",
             ));
         }
+        let email_webhook_secret =
+            get("email_webhook_secret").map(|s| SecretString::from(s.to_string()));
         let sms = get("sms").map(|s| SecretString::from(s.to_string()));
         let sms_from = get("sms_from").map(str::to_string);
         if let Some(s) = get("sms")
@@ -267,6 +273,7 @@ impl Settings {
             admin_token,
             email,
             email_from,
+            email_webhook_secret,
             sms,
             sms_from,
             stripe,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::money::Money;
 
 mod copy;
+pub mod delivery;
 pub mod format;
 pub mod http_api;
 pub mod links;

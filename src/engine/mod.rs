@@ -18,6 +18,7 @@ use crate::store::events::EventRow;
 use crate::store::tenants::TenantRow;
 
 pub mod card_update;
+pub mod delivery;
 mod expiring;
 pub mod mapping;
 mod messaging;

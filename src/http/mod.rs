@@ -13,6 +13,7 @@ mod campaigns;
 mod cases;
 mod clock;
 mod customers;
+mod email_events;
 mod emails;
 pub mod error;
 mod events;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
             .merge(campaigns::router())
             .merge(update::router())
             .merge(customers::router())
+            .merge(email_events::router())
             .merge(emails::router())
             .merge(tasks::router())
             .merge(clock::router());

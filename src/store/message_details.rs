@@ -37,4 +37,25 @@ impl Store {
         })?;
         Ok(row.and_then(|(p,)| p))
     }
+
+    /// The message the provider knows as `provider_id`: its id, tenant, case and kind.
+    pub async fn message_by_provider_id(
+        &self,
+        provider_id: &str,
+    ) -> Result<Option<(String, String, String, String)>> {
+        Ok(dispatch!(&self.db, pool => {
+            sqlx::query_as("select id, tenant_id, case_id, kind from messages where provider_message_id = $1")
+                .bind(provider_id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// A message the receiving side refused after accepting it (a bounce, a spam complaint): its
+    /// address gets no more messages.
+    pub async fn mark_message_refused(&self, id: &str, why: &str) -> Result<()> {
+        dispatch!(&self.db, pool => {
+            sqlx::query("update messages set status = 'failed', error = $2 where id = $1")
+                .bind(id).bind(why).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
 }

@@ -11,6 +11,8 @@ use crate::helpers::*;
 
 const TO: &str = "jenny.rosen@example.com";
 
+const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 pub(crate) async fn with_api(b: Backend) -> Option<(Setup, FakeEmailApi)> {
     let api = FakeEmailApi::start().await;
     let url = api.url();
@@ -20,6 +22,7 @@ pub(crate) async fn with_api(b: Backend) -> Option<(Setup, FakeEmailApi)> {
             ("email", url.as_str()),
             ("email_from", "billing@dunning.test"),
             ("public_url", "https://pay.acme.test"),
+            ("email_webhook_secret", HOOK_SECRET),
         ],
     )
     .await?;
@@ -225,3 +228,104 @@ both!(an_invalid_address_is_refused_for_good, |b| async move {
     assert!(skipped.len() >= 2, "{notes:?}");
     s.app.stop().await;
 });
+
+/// Posts a delivery event as the email API signs it.
+async fn delivery_event(
+    s: &Setup,
+    event_id: &str,
+    kind: &str,
+    email_id: &str,
+    secret: &str,
+) -> u16 {
+    let body = serde_json::to_vec(&json!({"type": kind, "created_at": "2026-11-24T10:00:00Z",
+        "data": {"email_id": email_id, "to": [TO]}}))
+    .unwrap();
+    let ts = chrono::Utc::now().timestamp();
+    let sig = dunning::email::delivery::sign(secret, event_id, ts, &body).unwrap();
+    s.app
+        .client
+        .post(format!("{}/webhooks/email/resend", s.app.base))
+        .header("svix-id", event_id)
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", sig)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+both!(
+    delivery_events_reach_the_timeline_and_a_bounce_refuses_the_address,
+    |b| async move {
+        let Some((s, api)) = with_api(b).await else {
+            return;
+        };
+        failing_case(&s, "in_hook").await;
+        s.advance_days(1).await;
+        let got = api.accepted();
+        assert_eq!(got.len(), 1, "{:?}", subjects(&api));
+        let email_id = got[0].id.clone();
+        // A forged event changes nothing.
+        let forged = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(
+            delivery_event(&s, "msg_0", "email.bounced", &email_id, forged).await,
+            401
+        );
+        assert_eq!(
+            delivery_event(&s, "msg_1", "email.delivered", &email_id, HOOK_SECRET).await,
+            200
+        );
+        // The same event again (a webhook retry) is one line.
+        assert_eq!(
+            delivery_event(&s, "msg_1", "email.delivered", &email_id, HOOK_SECRET).await,
+            200
+        );
+        assert_eq!(
+            delivery_event(&s, "msg_2", "email.opened", &email_id, HOOK_SECRET).await,
+            200
+        );
+        assert_eq!(
+            delivery_event(&s, "msg_3", "email.sent", &email_id, HOOK_SECRET).await,
+            200
+        );
+        assert_eq!(
+            delivery_event(&s, "msg_4", "email.delivered", "re_unknown", HOOK_SECRET).await,
+            200
+        );
+        let notes = message_notes(&s, "in_hook").await;
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|d| d.ends_with("email delivered"))
+                .count(),
+            1,
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|d| d.ends_with("email opened")),
+            "{notes:?}"
+        );
+        // Then the mailbox bounces it: the address gets nothing more.
+        assert_eq!(
+            delivery_event(&s, "msg_5", "email.bounced", &email_id, HOOK_SECRET).await,
+            200
+        );
+        s.advance_days(30).await;
+        assert_eq!(api.accepted().len(), 1, "{:?}", subjects(&api));
+        let notes = message_notes(&s, "in_hook").await;
+        assert!(
+            notes.iter().any(|d| d.ends_with("email bounced")),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|d| d.contains("refused an earlier message")),
+            "{notes:?}"
+        );
+        s.app.stop().await;
+    }
+);
