@@ -25,7 +25,55 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &Path, port: u16, smtp: &str) -> Child {
+/// Where the service keeps its data: SQLite in the test's directory, or a fresh PostgreSQL database.
+#[derive(Clone)]
+enum Db {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Db {
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite => "sqlite://crash.db".into(),
+            Db::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh PostgreSQL database, or `None` (said loudly) when PostgreSQL is unreachable and not
+/// required. `.ci/run` requires it.
+async fn postgres() -> Option<(sqlx::PgPool, String, String)> {
+    let admin = std::env::var("DUNNING_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_ADMIN.into());
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            if std::env::var("DUNNING_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PostgreSQL is required (DUNNING_REQUIRE_POSTGRES=1): {e}");
+            }
+            eprintln!("\n!!! SKIPPED the PostgreSQL crash test: {admin} is unreachable ({e}).\n");
+            return None;
+        }
+    };
+    let name = format!("dunning_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let url = match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("DUNNING_TEST_POSTGRES_URL has no database name"),
+    };
+    Some((pool, name, url))
+}
+
+fn start(dir: &Path, port: u16, smtp: &str, db: &Db) -> Child {
     let mut c = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("DUNNING_") {
@@ -35,7 +83,7 @@ fn start(dir: &Path, port: u16, smtp: &str) -> Child {
     c.current_dir(dir)
         .arg("serve")
         .env("DUNNING_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DUNNING_DATABASE_URL", "sqlite://crash.db")
+        .env("DUNNING_DATABASE_URL", db.url())
         .env("DUNNING_SECRET", "crash-test-secret-crash-test-secret-0123")
         .env("DUNNING_ADMIN_TOKEN", ADMIN)
         .env("DUNNING_TEST_CLOCK", "true")
@@ -151,7 +199,25 @@ fn message_ids(smtp: &SmtpServer) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_email_interrupted_by_a_crash_is_not_sent_again() {
+async fn an_email_interrupted_by_a_crash_is_not_sent_again_sqlite() {
+    crash_mid_send(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_interrupted_by_a_crash_is_not_sent_again_postgres() {
+    let Some((admin, name, url)) = postgres().await else {
+        return;
+    };
+    crash_mid_send(Db::Postgres(url)).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "drop database if exists {name} with (force)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
+async fn crash_mid_send(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let (stripe, stripe_base) = FakeStripe::start().await;
     stripe.add_invoice(
@@ -172,7 +238,7 @@ async fn an_email_interrupted_by_a_crash_is_not_sent_again() {
         http: reqwest::Client::new(),
     };
 
-    let mut child = Running(start(dir.path(), port, &smtp.url()));
+    let mut child = Running(start(dir.path(), port, &smtp.url(), &db));
     svc.healthy(&mut child.0).await;
     let v = svc
         .call(
@@ -233,7 +299,7 @@ async fn an_email_interrupted_by_a_crash_is_not_sent_again() {
 
     // Restart on the same database; the server answers at once from now on.
     smtp.hold_replies(Duration::ZERO);
-    let mut child = Running(start(dir.path(), port, &smtp.url()));
+    let mut child = Running(start(dir.path(), port, &smtp.url(), &db));
     svc.healthy(&mut child.0).await;
     let clock_after = svc.now().await;
     assert!(
