@@ -7,7 +7,6 @@ use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use crate::app::AppState;
 use crate::domain::calendar::{local_to_utc, resolve_zone};
 use crate::domain::case::{Case, CaseEvent, EventKind, Notice, Status};
-use crate::email::links::{self, LinkTarget};
 use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
@@ -193,14 +192,6 @@ pub(super) async fn email(
     let campaign = campaign_version(state, &tenant.id, &case.campaign).await?;
     let branding: Branding = serde_json::from_str(&tenant.branding).unwrap_or_default();
     let support: Support = serde_json::from_str(&tenant.support).unwrap_or_default();
-    let token = links::sign(
-        state.keys.link_signing_key(),
-        &LinkTarget {
-            tenant_id: tenant.id.clone(),
-            case_id: case.id.clone(),
-            expires_at: now + Duration::days(links::LINK_TTL_DAYS),
-        },
-    );
     let locale = tenant.locale.clone();
     let ctx = Context {
         locale: locale.clone(),
@@ -212,10 +203,7 @@ pub(super) async fn email(
         address: support.address,
         customer_name: row.customer_name.clone(),
         amount: case.amount.clone(),
-        link: format!(
-            "{}/update/{token}",
-            state.settings.public_url.trim_end_matches('/')
-        ),
+        link: super::card_update::link(state, &tenant.id, &case.id),
         deadline: case
             .campaign_deadline(&campaign)
             .map(|d| d.with_timezone(&tz).date_naive()),

@@ -10,7 +10,6 @@ use super::transient;
 use crate::app::AppState;
 use crate::domain::calendar::resolve_zone;
 use crate::domain::case::Case;
-use crate::email::links::{self, LinkTarget};
 use crate::jobs::process_event::ProcessError;
 use crate::sms::{self, SmsOutcome};
 use crate::store::cases::WorkRow;
@@ -112,18 +111,7 @@ pub(super) async fn sms(
             return Ok((None, format!("invoice unreadable: {e}"), Some(at)));
         }
     }
-    let token = links::sign(
-        state.keys.link_signing_key(),
-        &LinkTarget {
-            tenant_id: tenant.id.clone(),
-            case_id: case.id.clone(),
-            expires_at: now + Duration::days(links::LINK_TTL_DAYS),
-        },
-    );
-    let link = format!(
-        "{}/update/{token}",
-        state.settings.public_url.trim_end_matches('/')
-    );
+    let link = super::card_update::link(state, &tenant.id, &case.id);
     let branding: Branding = serde_json::from_str(&tenant.branding).unwrap_or_default();
     let company = branding.name.unwrap_or_else(|| tenant.name.clone());
     let body = sms::text(&tenant.locale, &company, &case.amount, &link);

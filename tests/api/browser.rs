@@ -243,20 +243,6 @@ impl Browser {
     }
 }
 
-/// The card-update link in a received message (quoted-printable soft breaks undone).
-fn link_in(data: &str) -> String {
-    let flat = data.replace("=\r\n", "");
-    let start = flat
-        .find("http://")
-        .and_then(|_| flat.find("/update/"))
-        .expect("a link");
-    let from = flat[..start].rfind("http://").unwrap();
-    flat[from..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(*c))
-        .collect()
-}
-
 both!(
     a_customer_updates_their_card_in_chromium_from_the_emailed_link,
     |b| async move {
@@ -276,18 +262,7 @@ both!(
         else {
             return;
         };
-        let r = s
-            .app
-            .client
-            .patch(format!("{}/v1/tenants/acme", s.app.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"locale": "fr",
-                "branding": {"name": "Acme Analytics", "primary_color": "#0f766e"},
-                "support": {"email": "help@acme.test", "address": "1 Main St, Springfield"}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        s.brand(json!({})).await;
         add_invoice(&s, "in_browser");
         s.stripe.script_pay(
             "in_browser",
@@ -310,7 +285,7 @@ both!(
             assert!(Instant::now() < deadline, "no email arrived");
             s.advance_days(1).await;
         }
-        let link = link_in(&smtp.received()[0].data);
+        let link = update_link(&smtp.received()[0].data);
         assert!(link.starts_with(&s.app.state.settings.public_url), "{link}");
 
         let browser = Browser::start().await;

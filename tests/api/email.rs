@@ -21,18 +21,7 @@ pub(crate) async fn with_smtp(b: Backend) -> Option<(Setup, SmtpServer)> {
         ],
     )
     .await?;
-    let r = s
-        .app
-        .client
-        .patch(format!("{}/v1/tenants/acme", s.app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"locale": "fr",
-            "branding": {"name": "Acme Analytics", "primary_color": "#0f766e"},
-            "support": {"email": "help@acme.test", "address": "1 Main St, Springfield"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.brand(json!({})).await;
     Some((s, smtp))
 }
 

@@ -48,6 +48,32 @@ impl Setup {
         v["now"].as_str().unwrap().parse().unwrap()
     }
 
+    /// Changes the tenant through the admin API.
+    pub(crate) async fn patch_tenant(&self, body: Value) {
+        let r = self
+            .app
+            .client
+            .patch(format!("{}/v1/tenants/acme", self.app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// The French locale, branding and contact details the message tests share, with `extra`'s
+    /// fields on top.
+    pub(crate) async fn brand(&self, extra: Value) {
+        let mut body = json!({"locale": "fr",
+            "branding": {"name": "Acme Analytics", "primary_color": "#0f766e"},
+            "support": {"email": "help@acme.test", "address": "1 Main St, Springfield"}});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.patch_tenant(body).await;
+    }
+
     pub(crate) async fn advance_minutes(&self, minutes: i64) {
         let r = self
             .app

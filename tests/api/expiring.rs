@@ -19,16 +19,6 @@ fn expiring(event_id: &str, last4: &str, fingerprint: &str) -> Value {
     v
 }
 
-/// The link in a received message (quoted-printable soft breaks undone).
-fn link_path(data: &str) -> String {
-    let flat = data.replace("=\r\n", "");
-    let at = flat.find("/update/").expect("a link");
-    flat[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || "-_./".contains(*c))
-        .collect()
-}
-
 both!(
     an_expiring_card_gets_one_notice_and_a_way_to_replace_it,
     |b| async move {
@@ -39,31 +29,12 @@ both!(
         };
         s.stripe
             .add_customer(CUSTOMER, "jenny.rosen@example.com", "Jenny Rosen");
-        let patch = |body: Value| {
-            let s = &s;
-            async move {
-                let r = s
-                    .app
-                    .client
-                    .patch(format!("{}/v1/tenants/acme", s.app.base))
-                    .bearer_auth(ADMIN_TOKEN)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-            }
-        };
-        patch(
-            json!({"locale": "fr", "branding": {"name": "Acme Analytics"},
-            "support": {"email": "help@acme.test", "address": "1 Main St"}}),
-        )
-        .await;
+        s.brand(json!({})).await;
         // Not opted in: nothing.
         s.send(expiring("evt_exp_0", "8431", "fpOld")).await;
         assert!(smtp.received().is_empty());
 
-        patch(json!({"expiring_card_notices": true})).await;
+        s.patch_tenant(json!({"expiring_card_notices": true})).await;
         s.send(expiring("evt_exp_1", "8431", "fpOld")).await;
         let got = smtp.received();
         assert_eq!(got.len(), 1);
@@ -72,7 +43,8 @@ both!(
         s.send(expiring("evt_exp_2", "8431", "fpOld")).await;
         assert_eq!(smtp.received().len(), 1);
 
-        let path = link_path(&got[0].data);
+        let link = update_link(&got[0].data);
+        let path = &link[link.find("/update/").unwrap()..];
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -408,3 +408,15 @@ macro_rules! both {
         }
     };
 }
+
+/// The card-update link (`http…/update/…`) in a received message, quoted-printable soft breaks
+/// undone.
+pub fn update_link(data: &str) -> String {
+    let flat = data.replace("=\r\n", "");
+    let at = flat.find("/update/").expect("a card-update link");
+    let from = flat[..at].rfind("http").expect("an absolute link");
+    flat[from..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(*c))
+        .collect()
+}

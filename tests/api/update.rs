@@ -17,18 +17,7 @@ const CUSTOMER: &str = "cus_S2pQ7LmVt9KdE4";
 
 async fn branded(b: Backend, flow: &str) -> Option<Setup> {
     let s = setup_with(b, &[]).await?;
-    let r = s
-        .app
-        .client
-        .patch(format!("{}/v1/tenants/acme", s.app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"locale": "fr", "card_update": flow,
-            "branding": {"name": "Acme Analytics", "primary_color": "#0f766e"},
-            "support": {"email": "help@acme.test", "address": "1 Main St, Springfield"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.brand(json!({"card_update": flow})).await;
     Some(s)
 }
 
