@@ -110,7 +110,7 @@ pub async fn card_expiring(
         .email_template(&tenant.id, message.as_str(), &ctx.locale)
         .await
         .map_err(transient)?;
-    let rendered = match email::render_with(message, &ctx, custom.as_ref()) {
+    let mut rendered = match email::render_with(message, &ctx, custom.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(customer = customer_id, error = %e, "expiring card: not sent");
@@ -150,6 +150,13 @@ pub async fn card_expiring(
         .map_err(transient)?
     {
         Claim::Send => {}
+        // A re-send repeats what was recorded (an HTTP API refuses the same key with another body).
+        Claim::Resend => {
+            if let Some(c) = state.store.message_content(&id).await.map_err(transient)? {
+                (rendered.subject, rendered.text, rendered.html) =
+                    (c.subject, c.body_text, c.body_html);
+            }
+        }
         Claim::Settled(_) | Claim::Capped(_) => return Ok(()),
     }
     let envelope = Envelope {

@@ -246,7 +246,7 @@ pub(super) async fn email(
     }))
 }
 
-/// Hands a message the outbox has as `sending` (claim [`Claim::Send`]) to the transport; any other
+/// Hands a message the outbox has as `sending` (claim [`Claim::Send`] or [`Claim::Resend`]) to the transport; any other
 /// claim ends the step unsent. Returns the step's end and, when sent, how the outbox row ends.
 pub(super) async fn send(
     state: &AppState,
@@ -255,18 +255,19 @@ pub(super) async fn send(
     claim: Claim,
 ) -> (StepEnd, Option<MessageFinish>) {
     let now = state.clock.now();
-    match claim {
-        Claim::Send => {}
+    let resend = match claim {
+        Claim::Send => false,
+        Claim::Resend => true,
         Claim::Settled(status) => {
             let why = format!("not sent again: the message is {status}");
             return ((None, why, None), None);
         }
         Claim::Capped(sent) => return (capped(now, out.tz, sent), None),
-    }
+    };
     let mut m = out.message;
     // A step run before recorded this message: a re-send repeats it exactly (an HTTP API that keeps
     // the Idempotency-Key refuses the same key with another body).
-    if w.runs > 0 {
+    if resend {
         match state.store.message_content(&w.id).await {
             Ok(Some(c)) => {
                 (m.subject, m.body_text, m.body_html) = (c.subject, c.body_text, c.body_html);

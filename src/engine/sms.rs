@@ -132,20 +132,21 @@ pub(super) async fn sms(
             limit: WEEKLY_TOUCH_CAP,
         }),
     };
-    match state
+    let resend = match state
         .store
         .claim_message(&outgoing, now)
         .await
         .map_err(transient)?
     {
-        Claim::Send => {}
+        Claim::Send => false,
+        Claim::Resend => true,
         Claim::Settled(status) => {
             return Ok((None, format!("not sent again: the sms is {status}"), None));
         }
         Claim::Capped(sent) => return Ok(super::messaging::capped(now, tz, sent)),
-    }
+    };
     // A retry sends the text first recorded.
-    let stored = if w.runs > 0 {
+    let stored = if resend {
         state
             .store
             .message_content(&w.id)

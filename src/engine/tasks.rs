@@ -119,13 +119,14 @@ pub(super) async fn task(
         transport: "task_webhook".into(),
         cap: None,
     };
-    match state
+    let resend = match state
         .store
         .claim_message(&outgoing, now)
         .await
         .map_err(transient)?
     {
-        Claim::Send => {}
+        Claim::Send => false,
+        Claim::Resend => true,
         Claim::Settled(status) => {
             return Ok((None, format!("not sent again: the task is {status}"), None));
         }
@@ -133,9 +134,9 @@ pub(super) async fn task(
         Claim::Capped(n) => {
             return Ok((None, format!("not sent: {n} messages this week"), None));
         }
-    }
+    };
     // A retry repeats the body first recorded (receivers may dedupe on it as well as on the id).
-    let stored = if w.runs > 0 {
+    let stored = if resend {
         state
             .store
             .message_content(&w.id)

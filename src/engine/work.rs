@@ -131,9 +131,10 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     // Network limits count every attempt on a card, across cases: read them for the whole batch.
     let fingerprints = distinct(cases.values().filter_map(|(_, c)| fingerprint(c)));
     // Independent reads: on PostgreSQL each takes its own connection, and a batch waits for one.
-    let (history, known) = futures::try_join!(
+    let (mut history, known, pending) = futures::try_join!(
         card_histories(state, &fingerprints, now),
-        recipients(state, &claimed, &cases, now)
+        recipients(state, &claimed, &cases, now),
+        pending_work(state, &case_ids)
     )?;
     let prepared = join_all(claimed.into_iter().map(|w| {
         let case = cases.get(&w.case_id);
@@ -158,7 +159,45 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     }
     let sent = send_all(state, charges, mails, now).await;
     effects.extend(sent.effects);
-    commit(state, effects, &sent.messages, &cases).await
+    // The cases' next plans see the batch's own charges among the cards' attempts.
+    for (fp, at) in sent.charged {
+        let h = history.entry(fp).or_default();
+        h.push(at);
+        h.sort();
+    }
+    let read = Read {
+        cases: &cases,
+        history: &history,
+        pending: &pending,
+    };
+    commit(state, effects, &sent.messages, read).await
+}
+
+/// What the batch read at its start, which its commit plans against: a case whose stored version
+/// moved on meanwhile fails the commit's version check and is re-applied alone.
+struct Read<'a> {
+    /// The batch's cases as read (their parsed state is reused).
+    cases: &'a HashMap<String, (CaseRow, Case)>,
+    /// Attempts per card, with the batch's own charges.
+    history: &'a HashMap<String, Vec<DateTime<Utc>>>,
+    /// Each case's work not yet started.
+    pending: &'a HashMap<String, Vec<String>>,
+}
+
+async fn pending_work(
+    state: &AppState,
+    case_ids: &[String],
+) -> Result<HashMap<String, Vec<String>>, ProcessError> {
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    for (case_id, id) in state
+        .store
+        .pending_work_of_cases(case_ids)
+        .await
+        .map_err(transient)?
+    {
+        pending.entry(case_id).or_default().push(id);
+    }
+    Ok(pending)
 }
 
 /// What the batch's calls came to: an effect per charge and email, and how each message went.
@@ -166,6 +205,8 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
 struct Sent {
     effects: Vec<Effect>,
     messages: Vec<MessageFinish>,
+    /// A first charge on each card, and when it was marked as sent.
+    charged: Vec<(String, DateTime<Utc>)>,
 }
 
 /// Marks the charges as executing and claims the messages in one commit, then makes the calls.
@@ -198,6 +239,11 @@ async fn send_all(
             return Sent::default();
         }
     };
+    let charged = charges
+        .iter()
+        .filter(|c| c.work.executed_at.is_none())
+        .filter_map(|c| Some((c.fingerprint.clone()?, now)))
+        .collect();
     let paid = join_all(charges.into_iter().map(|c| async move {
         let _slot = state.work_slots.acquire().await;
         pay(state, c).await
@@ -210,6 +256,7 @@ async fn send_all(
     let mut sent = Sent {
         effects: paid,
         messages: Vec::new(),
+        charged,
     };
     for (effect, finish) in mailed {
         sent.effects.push(effect);
@@ -378,18 +425,17 @@ async fn prepare(
 }
 
 /// Commits the batch's effects together; re-applies one by one those whose case moved on.
-/// `loaded`: the batch's cases as read at its start (their parsed state is reused where unchanged).
 async fn commit(
     state: &AppState,
     effects: Vec<Effect>,
     messages: &[MessageFinish],
-    loaded: &HashMap<String, (CaseRow, Case)>,
+    read: Read<'_>,
 ) -> Result<(), ProcessError> {
     if effects.is_empty() {
         return Ok(());
     }
     let now = state.clock.now();
-    let items = match plan_commit(state, &effects, loaded, now).await {
+    let items = match plan_commit(state, &effects, read, now).await {
         Ok(items) => items,
         Err(e) => {
             finish_messages_alone(state, messages).await;
@@ -433,50 +479,30 @@ async fn finish_messages_alone(state: &AppState, messages: &[MessageFinish]) {
     }
 }
 
-/// Turns each effect into its write against the cases as stored now. Several effects on one case
-/// chain: each applies to the case as the previous one left it.
+/// Turns each effect into its write against the cases as the batch read them. Several effects on
+/// one case chain: each applies to the case as the previous one left it. A case saved by someone
+/// else meanwhile fails the write's version check, and its effect is re-applied alone.
 async fn plan_commit(
     state: &AppState,
     effects: &[Effect],
-    loaded: &HashMap<String, (CaseRow, Case)>,
+    read: Read<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WorkCommit>, ProcessError> {
-    let case_ids = distinct(
-        effects
-            .iter()
-            .filter(|e| e.event.is_some())
-            .map(|e| e.work.case_id.clone()),
-    );
-    let store = &state.store;
     let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
-    // Most cases did not change while the batch ran: their versions say so, and only the others are
-    // read (and parsed) again.
-    let mut moved = Vec::new();
-    for (id, version) in store.case_versions(&case_ids).await.map_err(transient)? {
-        match loaded.get(&id) {
-            Some((before, case)) if before.version == version => {
-                current.insert(id, (before.clone(), case.clone()));
-            }
-            _ => moved.push(id),
+    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
+    for eff in effects.iter().filter(|e| e.event.is_some()) {
+        let id = &eff.work.case_id;
+        if !current.contains_key(id)
+            && let Some(loaded) = read.cases.get(id)
+        {
+            current.insert(id.clone(), loaded.clone());
+            pending.insert(
+                id.clone(),
+                read.pending.get(id).cloned().unwrap_or_default(),
+            );
         }
     }
-    for mut row in store.cases_by_ids(&moved).await.map_err(transient)? {
-        let text = std::mem::take(&mut row.state);
-        let case = serde_json::from_str(&text).map_err(|e| {
-            ProcessError::Permanent(format!("stored case {} is unreadable: {e}", row.id))
-        })?;
-        current.insert(row.id.clone(), (row, case));
-    }
-    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
-    for (case_id, id) in store
-        .pending_work_of_cases(&case_ids)
-        .await
-        .map_err(transient)?
-    {
-        pending.entry(case_id).or_default().push(id);
-    }
-    let fingerprints = distinct(current.values().filter_map(|(_, c)| fingerprint(c)));
-    let history = card_histories(state, &fingerprints, now).await?;
+    let history = read.history;
     let mut items = Vec::with_capacity(effects.len());
     for eff in effects {
         let finish = eff.finish();

@@ -193,25 +193,6 @@ impl Store {
         })?)
     }
 
-    /// `(id, version)` of these cases: whether a case read earlier is still current, without reading
-    /// its state again.
-    pub async fn case_versions(&self, ids: &[String]) -> Result<Vec<(String, i64)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "select id, version from cases where id in ({})",
-            placeholders(1, ids.len())
-        );
-        Ok(dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in ids {
-                q = q.bind(id);
-            }
-            q.fetch_all(pool).await
-        })?)
-    }
-
     /// `(case id, work id)` of these cases' work rows that have not started.
     pub async fn pending_work_of_cases(
         &self,

@@ -31,8 +31,10 @@ pub struct NewMessage {
 /// What claiming a message for sending found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// New, or back after a transient failure: send it now.
+    /// New: send it now.
     Send,
+    /// Back after a transient failure: send again, word for word, what was recorded.
+    Resend,
     /// Already sent, failed for good, or of unknown fate: do not send.
     Settled(String),
     /// New, but the customer already has this many messages in the cap's window: not recorded.
@@ -130,7 +132,7 @@ macro_rules! claim_rows {
                 "retry" => {
                     sqlx::query("update messages set status = 'sending', attempts = attempts + 1, updated_at = $2 where id = $1")
                         .bind(&m.id).bind(now).execute(&mut *$tx).await?;
-                    Claim::Send
+                    Claim::Resend
                 }
                 "sending" => {
                     sqlx::query("update messages set status = 'unknown', error = 'a run stopped while sending; not sent again', updated_at = $2 where id = $1")

@@ -127,7 +127,7 @@ both!(
             .unwrap();
         assert_eq!(
             store.claim_message(&deferred, now).await.unwrap(),
-            Claim::Send
+            Claim::Resend
         );
         store
             .finish_message(&deferred.id, "sent", None, now)

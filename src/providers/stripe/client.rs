@@ -15,11 +15,12 @@ use chrono::DateTime;
 use secrecy::ExposeSecret;
 use stripe::StripeRequest;
 use stripe::{ApiErrors, IdempotencyKey, RequestStrategy};
-use stripe_billing::invoice::{MarkUncollectibleInvoice, PayInvoice, RetrieveInvoice};
+use stripe_billing::invoice::MarkUncollectibleInvoice;
 use stripe_billing::subscription::{
     CancelSubscription, UpdateSubscription, UpdateSubscriptionPauseCollection,
     UpdateSubscriptionPauseCollectionBehavior,
 };
+use stripe_client_core::{RequestBuilder, StripeMethod};
 
 use crate::providers::api::{
     ApiFailure, BoxFuture, CardUpdateRequest, Credentials, CustomerInfo, HostedSession,
@@ -28,6 +29,36 @@ use crate::providers::api::{
 use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
 use super::transport::{CallError, Transport};
+
+/// The invoice fields the engine reads. Stripe's full invoice is a few kilobytes of fields we do not
+/// use, and the typed one fails on any that drifts; this reads what we need and ignores the rest.
+#[derive(miniserde::Deserialize)]
+struct InvoiceView {
+    status: Option<String>,
+    amount_due: Option<i64>,
+    currency: Option<String>,
+    next_payment_attempt: Option<i64>,
+    /// An id: the engine never expands it.
+    customer: Option<String>,
+    /// API versions before 2025-03-31 name the subscription here; later ones under `parent`.
+    subscription: Option<String>,
+    parent: Option<InvoiceParent>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoiceParent {
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionDetails {
+    subscription: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct OffSession {
+    off_session: bool,
+}
 
 /// Timeouts and the client's own bounded retries.
 #[derive(Debug, Clone)]
@@ -221,39 +252,30 @@ impl StripeApi {
     ) -> Result<InvoiceState, ApiFailure> {
         let client = self.client(c);
         let secret = c.secret_key.expose_secret();
-        let request = RetrieveInvoice::new(invoice_id);
-        let invoice = self
+        let path = format!("/invoices/{invoice_id}");
+        let invoice: InvoiceView = self
             .send(secret, || {
-                request
-                    .customize()
+                RequestBuilder::new(StripeMethod::Get, path.clone())
+                    .customize::<InvoiceView>()
                     .request_strategy(RequestStrategy::Once)
                     .send(&client)
             })
             .await
             .map_err(|stop| failure(stop, "invoice", secret))?;
-        let status = invoice
-            .status
-            .as_ref()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default();
+        let status = invoice.status.unwrap_or_default();
         Ok(match status.as_str() {
             "open" => InvoiceState::Open {
-                amount_due: invoice.amount_due,
-                currency: invoice.currency.to_string(),
+                amount_due: invoice.amount_due.unwrap_or(0),
+                currency: invoice.currency.unwrap_or_default(),
                 next_payment_attempt: invoice
                     .next_payment_attempt
                     .and_then(|ts| DateTime::from_timestamp(ts, 0)),
                 subscription_id: invoice
                     .parent
-                    .as_ref()
-                    .and_then(|p| p.subscription_details.as_ref())
-                    .map(|d| d.subscription.id().to_string())
-                    .or_else(|| invoice.subscription.as_ref().map(|s| s.id().to_string())),
-                customer_id: invoice
-                    .customer
-                    .as_ref()
-                    .map(|c| c.id().to_string())
-                    .unwrap_or_default(),
+                    .and_then(|p| p.subscription_details)
+                    .and_then(|d| d.subscription)
+                    .or(invoice.subscription),
+                customer_id: invoice.customer.unwrap_or_default(),
             },
             "paid" => InvoiceState::Paid,
             "void" => InvoiceState::Void,
@@ -272,18 +294,19 @@ impl StripeApi {
         let key = idempotency_key_of(idempotency_key)?;
         let client = self.client(c);
         let secret = c.secret_key.expose_secret();
-        let request = PayInvoice::new(invoice_id).off_session(true);
+        let path = format!("/invoices/{invoice_id}/pay");
         let result = self
             .send(secret, || {
-                request
-                    .customize()
+                RequestBuilder::new(StripeMethod::Post, path.clone())
+                    .form(&OffSession { off_session: true })
+                    .customize::<InvoiceView>()
                     .request_strategy(RequestStrategy::Idempotent(key.clone()))
                     .send(&client)
             })
             .await;
         let stop = match result {
             Ok(invoice) => {
-                let status = invoice.status.as_ref().map(|s| s.as_str()).unwrap_or("");
+                let status = invoice.status.as_deref().unwrap_or("");
                 return Ok(if status == "paid" {
                     PayResult::Paid
                 } else {
