@@ -233,9 +233,13 @@ pub fn work_batches(work_concurrency: usize) -> usize {
 /// The apalis handler for scheduled case work (charges, timers, end actions), a batch at a time.
 async fn execute_work(job: ExecuteWork, state: Data<AppState>) -> Result<(), BoxDynError> {
     match crate::engine::work::execute_batch(&state, &job.work_ids).await {
-        Ok(()) => Ok(()),
-        // The claim failed (the database is in trouble): the batch's rows go back to pending a
-        // little later, for a later pass to queue again. Left queued, nothing would pick them up.
+        Ok(()) => {
+            state.store.batch_done(&job.work_ids);
+            Ok(())
+        }
+        // Nothing could be committed (the database is in trouble): claimed rows go back to pending
+        // a little later; rows not claimed stay pending, and this process pushes them again only
+        // after `PUSHED_TTL`, so a failing database is not asked again at every pass.
         Err(e) => {
             tracing::warn!(work = ?job.work_ids, error = %e, "case work failed");
             let now = state.clock.now();

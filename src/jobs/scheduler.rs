@@ -85,24 +85,33 @@ pub async fn advance_to(
     Ok(())
 }
 
-/// Waits until no work is queued or running. Gives up only after 30 s without progress (the count in
+/// Waits until no due work is waiting or running. Gives up only after 30 s without progress (the count in
 /// flight not going down), so a large batch is waited for as long as it keeps moving.
 async fn drain(state: &AppState) -> Result<(), StoreError> {
     const STALL: Duration = Duration::from_secs(30);
     /// Counting is the dear question (every row in flight, and on PostgreSQL the dead versions a
     /// step leaves behind); "is any left?" stops at the first. Counts only measure progress.
     const COUNT_EVERY: Duration = Duration::from_secs(1);
-    let mut best = state.store.work_in_flight().await?;
+    let mut best = state.store.work_in_flight(state.clock.now()).await?;
     let mut last_progress = tokio::time::Instant::now();
     let mut counted = tokio::time::Instant::now();
     while best > 0 && last_progress.elapsed() < STALL {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        if !state.store.any_work_in_flight().await? {
-            return Ok(());
+        let now = state.clock.now();
+        match state.store.work_in_flight_now(now).await? {
+            (false, false) => return Ok(()),
+            // Nothing runs, yet work is due: made due by the runs of this step (a notice sent at
+            // once, a retry after a new card), or beyond what one push takes. Rows already on the
+            // queue are not pushed again.
+            (false, true) => {
+                let runners = super::work_batches(state.settings.work_concurrency);
+                state.store.enqueue_due_work(now, 10_000, runners).await?;
+            }
+            (true, _) => {}
         }
         if counted.elapsed() >= COUNT_EVERY {
             counted = tokio::time::Instant::now();
-            let n = state.store.work_in_flight().await?;
+            let n = state.store.work_in_flight(state.clock.now()).await?;
             if n < best {
                 best = n;
                 last_progress = tokio::time::Instant::now();

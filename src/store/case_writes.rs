@@ -193,7 +193,7 @@ macro_rules! write_case_details {
                  values {values}
                  on conflict (id) do update set due_at = excluded.due_at, detail = excluded.detail,
                     state = 'pending', updated_at = excluded.updated_at
-                 where case_work.state in ('pending', 'queued', 'canceled')"
+                 where case_work.state in ('pending', 'canceled')"
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for u in chunk {
@@ -205,7 +205,7 @@ macro_rules! write_case_details {
         for chunk in cancels.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "update case_work set state = 'canceled', updated_at = $1
-                 where id in ({}) and {LISTED_STATE} in ('pending', 'queued')",
+                 where id in ({}) and {LISTED_STATE} = 'pending'",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);

@@ -15,6 +15,10 @@ pub const WORK_QUEUE: &str = "dunning::execute_work";
 /// and their outcomes commit in one transaction: per row that is a fraction of a commit instead of
 /// four, which is what bounds the engine's rate.
 pub const WORK_BATCH_MAX: usize = 32;
+/// How long this process leaves a row it pushed to the queue before pushing it again (a batch that
+/// runs here forgets its rows as soon as it ends). A batch still waiting on a busy queue by then
+/// gets a duplicate, whose claim takes nothing.
+pub const PUSHED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The apalis task payload: a batch of work row ids; the rows hold everything else.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -168,9 +172,10 @@ impl Store {
 
     /// Ids of a case's work rows that have not started.
     pub async fn pending_work_ids(&self, case_id: &str) -> Result<Vec<String>> {
+        let sql =
+            format!("select id from case_work where case_id = $1 and {LISTED_STATE} = 'pending'");
         let rows: Vec<(String,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as("select id from case_work where case_id = $1 and state in ('pending', 'queued')")
-                .bind(case_id).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -202,7 +207,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "select case_id, id from case_work where state in ('pending', 'queued') and case_id in ({})",
+            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and case_id in ({})",
             placeholders(1, case_ids.len())
         );
         Ok(dispatch!(&self.db, pool => {
@@ -214,9 +219,16 @@ impl Store {
         })?)
     }
 
-    /// Moves work that is due by service time `now` to `queued` and pushes its tasks (a row and its
-    /// task in the same transaction): batches of at most [`WORK_BATCH_MAX`] rows, spread over
-    /// `runners` tasks when there are few. Returns how many rows were queued.
+    /// Puts work that is due by service time `now` on the queue: batches of at most
+    /// [`WORK_BATCH_MAX`] rows, spread over `runners` tasks when there are few. Returns how many rows
+    /// were put on it.
+    ///
+    /// The rows stay `pending` (a run claims a row only while it is pending and due, so a row moved
+    /// or canceled meanwhile is not run): marking them queued cost every piece of work one more
+    /// write, and on PostgreSQL a new version in each of its indexes. This process remembers what it
+    /// pushed until the batch has run (or [`PUSHED_TTL`] has passed), so a row waiting on the queue
+    /// is not pushed again by each pass. Another process may still push it once more; its claim
+    /// then finds nothing to take.
     pub async fn enqueue_due_work(
         &self,
         now: DateTime<Utc>,
@@ -228,6 +240,14 @@ impl Store {
             sqlx::query_as("select id from case_work where state = 'pending' and due_at <= $1 order by due_at, id limit $2")
                 .bind(now).bind(limit).fetch_all(pool).await
         })?;
+        let ids: Vec<String> = {
+            let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+            pushed.retain(|_, at| at.elapsed() < PUSHED_TTL);
+            ids.into_iter()
+                .map(|(id,)| id)
+                .filter(|id| !pushed.contains_key(id))
+                .collect()
+        };
         if ids.is_empty() {
             return Ok(0);
         }
@@ -235,35 +255,31 @@ impl Store {
         let mut queued = 0;
         // A few batches per transaction: workers start on the first ones while the rest are queued.
         for group in ids.chunks(size * 8) {
-            let n = dispatch!(&self.db, pool => {
+            dispatch!(&self.db, pool => {
                 let mut tx = pool.begin().await?;
-                let mut n = 0;
                 for chunk in group.chunks(size) {
-                    let sql = format!(
-                        "update case_work set state = 'queued', updated_at = $1
-                         where id in ({}) and {LISTED_STATE} = 'pending' returning id",
-                        placeholders(2, chunk.len())
-                    );
-                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now);
-                    for (id,) in chunk {
-                        q = q.bind(id);
-                    }
-                    let taken: Vec<(String,)> = q.fetch_all(&mut *tx).await?;
-                    if !taken.is_empty() {
-                        n += taken.len();
-                        let work_ids = taken.into_iter().map(|(id,)| id).collect();
-                        (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_ids }, None).await?;
-                    }
+                    let work_ids = chunk.to_vec();
+                    (*tx).push_job(WORK_QUEUE, &ExecuteWork { work_ids }, None).await?;
                 }
                 tx.commit().await?;
-                Ok::<usize, StoreError>(n)
+                Ok::<(), StoreError>(())
             })?;
-            if n > 0 {
-                self.tasks_pushed();
-            }
-            queued += n;
+            let at = std::time::Instant::now();
+            let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+            pushed.extend(group.iter().map(|id| (id.clone(), at)));
+            drop(pushed);
+            self.tasks_pushed();
+            queued += group.len();
         }
         Ok(queued)
+    }
+
+    /// A batch has run (or given up): its rows may be pushed again when they are next due.
+    pub fn batch_done(&self, ids: &[String]) {
+        let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            pushed.remove(id);
+        }
     }
 
     /// Earliest due time of pending work, to step a test clock through due times in order.
@@ -275,27 +291,33 @@ impl Store {
         Ok(row.map(|(t,)| t))
     }
 
-    /// Rows queued or running: a test clock waits for these to drain before moving on.
-    pub async fn work_in_flight(&self) -> Result<i64> {
+    /// Rows due by `now` and not finished (waiting on the queue, or running): a test clock waits for
+    /// these to drain before moving on.
+    pub async fn work_in_flight(&self, now: DateTime<Utc>) -> Result<i64> {
         let (n,): (i64,) = dispatch!(&self.db, pool => {
-            sqlx::query_as("select count(*) from case_work where state in ('queued', 'running')").fetch_one(pool).await
+            sqlx::query_as("select (select count(*) from case_work where state = 'running')
+                    + (select count(*) from case_work where state = 'pending' and due_at <= $1)")
+                .bind(now).fetch_one(pool).await
         })?;
         Ok(n)
     }
 
-    /// Whether any row is queued or running: [`Store::work_in_flight`] without counting them (a
-    /// plain index scan that stops at the first, and on PostgreSQL marks the dead entries it passes
-    /// so later looks skip them; a count is planned as a bitmap scan that visits them all again).
-    pub async fn any_work_in_flight(&self) -> Result<bool> {
-        let row: Option<(i32,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as("select 1 from case_work where state in ('queued', 'running') limit 1")
-                .fetch_optional(pool).await
+    /// Whether any row is running, and whether any is due by `now` and waiting (on the queue, or
+    /// not yet pushed), without counting them: index scans that stop at the first (and on
+    /// PostgreSQL mark the dead entries they pass, so later looks skip them; a count visits them
+    /// all again).
+    pub async fn work_in_flight_now(&self, now: DateTime<Utc>) -> Result<(bool, bool)> {
+        let (running, waiting): (bool, bool) = dispatch!(&self.db, pool => {
+            sqlx::query_as("select exists (select 1 from case_work where state = 'running'),
+                    exists (select 1 from case_work where state = 'pending' and due_at <= $1)")
+                .bind(now).fetch_one(pool).await
         })?;
-        Ok(row.is_some())
+        Ok((running, waiting))
     }
 
-    /// Takes queued rows for execution, leaving out any canceled, moved or taken by another run. A
-    /// row left `running` by a crashed process is taken again after `stale_before`.
+    /// Takes rows for execution that are pending and due by `now`, leaving out any canceled, moved
+    /// or taken by another run. A row left `running` by a crashed process is taken again after
+    /// `stale_before`.
     pub async fn claim_work(
         &self,
         ids: &[String],
@@ -307,7 +329,8 @@ impl Store {
         }
         let sql = format!(
             "update case_work set state = 'running', runs = runs + 1, updated_at = $1
-             where id in ({}) and ({LISTED_STATE} = 'queued' or ({LISTED_STATE} = 'running' and updated_at < $2))
+             where id in ({}) and (({LISTED_STATE} = 'pending' and due_at <= $1)
+                or ({LISTED_STATE} = 'running' and updated_at < $2))
              returning {WORK_COLUMNS}",
             placeholders(3, ids.len())
         );
@@ -370,7 +393,7 @@ impl Store {
 }
 
 impl Store {
-    /// Returns a queued or claimed row whose run failed to `pending`, due at `due_at`, for a later
+    /// Returns a claimed row whose run failed to `pending`, due at `due_at`, for a later
     /// scheduler pass.
     pub async fn release_work(
         &self,
@@ -379,19 +402,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set state = 'pending', due_at = $2, updated_at = $3 where id = $1 and state in ('queued', 'running')")
+            sqlx::query("update case_work set state = 'pending', due_at = $2, updated_at = $3 where id = $1 and state = 'running'")
                 .bind(id).bind(due_at).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
     }
 
-    /// Returns every queued or claimed row to `pending`, keeping its due time. For a test-clock
+    /// Returns every claimed row to `pending`, keeping its due time. For a test-clock
     /// start, where a row left running by the previous process cannot be told stale by time (the
     /// clock was advanced past the wall clock). Re-running is safe: a charge re-sends its attempt's
     /// Idempotency-Key, a message finds its outbox row.
     pub async fn requeue_interrupted_work(&self, now: DateTime<Utc>) -> Result<u64> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set state = 'pending', updated_at = $1 where state in ('queued', 'running')")
+            sqlx::query("update case_work set state = 'pending', updated_at = $1 where state = 'running'")
                 .bind(now).execute(pool).await.map(|r| r.rows_affected())
         })
         .map_err(Into::into)

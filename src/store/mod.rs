@@ -48,6 +48,9 @@ pub struct Store {
     wake: Option<tokio::sync::mpsc::Sender<()>>,
     /// Wakes this process's SQLite workers (PostgreSQL's are woken by the NOTIFY).
     local: tokio::sync::broadcast::Sender<()>,
+    /// Due work this process has put on the queue and not yet seen run (see
+    /// [`Store::enqueue_due_work`]).
+    pushed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +110,12 @@ impl Store {
             Db::Postgres(pool) => Some(queue::spawn_notifier(pool.clone())),
         };
         let (local, _) = tokio::sync::broadcast::channel(4);
-        Ok(Store { db, wake, local })
+        Ok(Store {
+            db,
+            wake,
+            local,
+            pushed: Default::default(),
+        })
     }
 
     /// Call after committing tasks that are due now: on PostgreSQL, workers (in every process) wake
