@@ -39,7 +39,11 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
                 out.note(TimelineKind::Warning, format!("the processor still plans its own retry at {next}: turn its automatic retries off, or two engines will charge this card"));
             }
         }
-        EventKind::InvoicePaid { attempt_id, via } => {
+        EventKind::InvoicePaid {
+            attempt_id,
+            via,
+            attempt_count,
+        } => {
             out.note(
                 TimelineKind::Paid,
                 format!("invoice paid at {at} ({via:?})"),
@@ -48,6 +52,7 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
                 at,
                 attempt_id: attempt_id.clone(),
                 via: *via,
+                attempt_count: *attempt_count,
             });
         }
         EventKind::InvoiceVoided => end(
@@ -159,6 +164,7 @@ fn record_outcome(
                 at,
                 attempt_id: Some(id.to_owned()),
                 via: PaidVia::OurAttempt,
+                attempt_count: None,
             });
         }
         AttemptResult::Declined { decline } => {
@@ -252,9 +258,22 @@ fn best_payment(c: &Case) -> Option<(RecoveredBy, DateTime<Utc>)> {
         let card_fixed = c
             .card_updated_at
             .is_some_and(|u| u <= p.at && last_failure.is_none_or(|f| u > f));
+        // Only the processor's automatic retries move its attempt counter past the first attempt
+        // (a payment by the customer or through the API does not): a paid invoice counting more
+        // attempts than any failure was collected by such a retry. Judged here, from all the
+        // facts, so the order the events came in does not matter.
+        let automatic = p.via == PaidVia::Unknown
+            && p.attempt_count.is_some_and(|n| {
+                c.failures
+                    .iter()
+                    .filter_map(|f| f.attempt_count)
+                    .max()
+                    .is_some_and(|seen| n > seen)
+            });
         match p.via {
             PaidVia::Operator => (0, RecoveredBy::Operator),
             _ if card_fixed => (4, RecoveredBy::CardUpdate),
+            _ if automatic => (3, RecoveredBy::ProcessorRetry),
             PaidVia::Processor => (3, RecoveredBy::ProcessorRetry),
             PaidVia::OurAttempt => (2, RecoveredBy::OurRetry),
             PaidVia::Customer | PaidVia::Unknown => (1, RecoveredBy::CustomerPaid),

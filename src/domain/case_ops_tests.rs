@@ -99,6 +99,7 @@ fn observe_mode_never_retries_and_credits_the_processor() {
         EventKind::InvoicePaid {
             attempt_id: None,
             via: PaidVia::Processor,
+            attempt_count: None,
         },
     );
     let (c, _) = run(c, &[paid]);

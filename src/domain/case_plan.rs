@@ -404,6 +404,7 @@ pub(super) fn operator(
                 at,
                 attempt_id: None,
                 via: PaidVia::Operator,
+                attempt_count: None,
             });
         }
         OperatorAction::RetryNow if open => {} // planned in `transition`, once the facts are settled

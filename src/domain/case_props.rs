@@ -57,6 +57,7 @@ fn to_event(i: usize, e: &Ext) -> CaseEvent {
                 EventKind::InvoicePaid {
                     attempt_id: None,
                     via,
+                    attempt_count: None,
                 },
             )
         }
@@ -262,6 +263,7 @@ fn simulate(s: &Scenario) -> Result<(), TestCaseError> {
                     1 => EventKind::InvoicePaid {
                         attempt_id: None,
                         via: PaidVia::Customer,
+                        attempt_count: None,
                     },
                     2 => EventKind::SubscriptionEnded,
                     _ => failed("x", now, "insufficient_funds", 9).kind,

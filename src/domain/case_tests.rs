@@ -220,6 +220,7 @@ fn decline_then_success_recovers_by_our_retry_and_cancels_the_rest() {
         EventKind::InvoicePaid {
             attempt_id: None,
             via: PaidVia::Unknown,
+            attempt_count: None,
         },
     );
     let (after, cmds) = run(c.clone(), &[paid]);
@@ -319,6 +320,7 @@ fn paid_before_its_failure_ends_recovered_without_scheduling() {
         EventKind::InvoicePaid {
             attempt_id: None,
             via: PaidVia::Customer,
+            attempt_count: None,
         },
     );
     let (c, cmds) = run(new_case(Mode::Manage), &[paid]);
@@ -347,6 +349,7 @@ fn old_failure_after_recovery_is_absorbed() {
             EventKind::InvoicePaid {
                 attempt_id: None,
                 via: PaidVia::Processor,
+                attempt_count: None,
             },
         ),
     ];
@@ -405,4 +408,34 @@ fn counts_and_pending_steps_for_the_api() {
         4,
         "emails 2–4 and the end; email 1 went at once"
     );
+}
+
+#[test]
+fn a_paid_invoice_counting_more_attempts_than_any_failure_was_the_processors_retry() {
+    let paid = |count: u32| {
+        ev(
+            &format!("evt_paid_{count}"),
+            t0() + Duration::days(3),
+            EventKind::InvoicePaid {
+                attempt_id: None,
+                via: PaidVia::Unknown,
+                attempt_count: Some(count),
+            },
+        )
+    };
+    let failures = [
+        failed("evt_1", t0(), "insufficient_funds", 1),
+        failed("evt_2", t0() + Duration::days(1), "insufficient_funds", 2),
+    ];
+    let by = |events: &[CaseEvent]| run(new_case(Mode::Observe), events).0.recovered_by;
+    // Stripe's third automatic try collected it, in either order of delivery.
+    let mut events = failures.to_vec();
+    events.push(paid(3));
+    assert_eq!(by(&events), Some(RecoveredBy::ProcessorRetry));
+    events.rotate_right(1);
+    assert_eq!(by(&events), Some(RecoveredBy::ProcessorRetry));
+    // The counter did not move: the customer (or someone through the API) paid.
+    let mut events = failures.to_vec();
+    events.push(paid(2));
+    assert_eq!(by(&events), Some(RecoveredBy::CustomerPaid));
 }

@@ -187,6 +187,9 @@ pub struct Payment {
     pub at: DateTime<Utc>,
     pub attempt_id: Option<String>,
     pub via: PaidVia,
+    /// See `EventKind::InvoicePaid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_count: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -238,6 +241,10 @@ pub enum EventKind {
         /// Set when the payment is known to be one of our attempts.
         attempt_id: Option<String>,
         via: PaidVia,
+        /// The processor's attempt counter on the paid invoice, when the event carries it: beyond
+        /// every failure's, the processor's own automatic retry collected it.
+        #[serde(default)]
+        attempt_count: Option<u32>,
     },
     InvoiceVoided,
     InvoiceUncollectible,

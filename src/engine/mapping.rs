@@ -128,6 +128,7 @@ pub fn route(e: &NormalizedEvent) -> Route {
             event: ev(CaseKind::InvoicePaid {
                 attempt_id: None,
                 via: PaidVia::Unknown,
+                attempt_count: invoice.attempt_count,
             }),
         },
         EventKind::InvoiceMarkedUncollectible { invoice } => Route::Invoice {

@@ -590,6 +590,7 @@ pub(super) fn settled(
         InvoiceState::Paid => EventKind::InvoicePaid {
             attempt_id: None,
             via: PaidVia::Unknown,
+            attempt_count: None,
         },
         InvoiceState::Void => EventKind::InvoiceVoided,
         InvoiceState::Uncollectible => EventKind::InvoiceUncollectible,
