@@ -212,9 +212,14 @@ pub fn apply(
         commands: Vec::new(),
     };
     let before = (c.status.clone(), c.recovered_by);
+    let decline_before = c.latest_failure().map(|f| f.classification.clone());
     super::case_facts::record(&mut c, event, campaign, &mut out);
     super::case_facts::derive(&mut c);
-    super::case_plan::transition(&mut c, before, event, campaign, &mut out);
+    // A newer decline that says something else (insufficient funds after a generic decline, a
+    // network's hinted delay) re-decides a retry planned from the older one.
+    let new_decline = decline_before.is_some()
+        && c.latest_failure().map(|f| &f.classification) != decline_before.as_ref();
+    super::case_plan::transition(&mut c, before, event, campaign, new_decline, &mut out);
     (c, out.commands)
 }
 

@@ -19,6 +19,7 @@ pub(super) fn transition(
     before: (Status, Option<RecoveredBy>),
     e: &CaseEvent,
     campaign: &Campaign,
+    new_decline: bool,
     out: &mut Out,
 ) {
     let (was, was_by) = before;
@@ -97,7 +98,7 @@ pub(super) fn transition(
         retry_now(c, who, campaign, tz, out);
     }
     reconcile_steps(c, campaign, tz, out);
-    plan_next_retry(c, campaign, tz, out);
+    plan_next_retry(c, campaign, tz, new_decline, out);
     card_updated_notice(c, e, out);
 }
 

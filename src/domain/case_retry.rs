@@ -17,8 +17,15 @@ fn retryable_now(c: &Case) -> bool {
             .is_some_and(|f| f.classification.class.is_retryable())
 }
 
-/// Plans the next retry when none is pending; re-plans a pending one after a card update.
-pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
+/// Plans the next retry when none is pending; re-plans a pending one after a card update, and a
+/// pending campaign step after a newer decline that reads differently (`new_decline`).
+pub(super) fn plan_next_retry(
+    c: &mut Case,
+    campaign: &Campaign,
+    tz: Tz,
+    new_decline: bool,
+    out: &mut Out,
+) {
     if c.mode == Mode::Observe {
         return;
     }
@@ -62,11 +69,15 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
         .attempts
         .iter()
         .position(|a| a.state == AttemptState::Planned);
+    let mut redecide = false;
     if let Some(p) = pending {
         let a = &c.attempts[p];
         // A customer waiting on our page brings a planned card-update retry forward to now.
         let bring_forward = c.customer_waiting && a.at > out.now;
-        if !(card_changed && (a.trigger != AttemptTrigger::CardUpdate || bring_forward)) {
+        redecide = !card_changed && new_decline && matches!(a.trigger, AttemptTrigger::Step { .. });
+        if !redecide
+            && !(card_changed && (a.trigger != AttemptTrigger::CardUpdate || bring_forward))
+        {
             return;
         }
     }
@@ -123,9 +134,25 @@ pub(super) fn plan_next_retry(c: &mut Case, campaign: &Campaign, tz: Tz, out: &m
         card_changed,
         consumed.len() as u32,
     );
-    match decision.at {
-        Some(at) => schedule_retry(c, pending, trigger, at, decision.reasons, out),
-        None => note_no_retry(c, out, decision.reasons.join("; ")),
+    match (decision.at, pending) {
+        // Re-deciding to the same time changes nothing.
+        (Some(at), Some(p)) if redecide && c.attempts[p].at == at => {}
+        (Some(at), _) => schedule_retry(c, pending, trigger, at, decision.reasons, out),
+        (None, Some(p)) if redecide => {
+            let reason = decision.reasons.join("; ");
+            let a = &mut c.attempts[p];
+            a.state = AttemptState::Canceled;
+            out.note(
+                TimelineKind::RetryCanceled,
+                format!("attempt {} canceled: {reason}", a.id),
+            );
+            out.commands.push(Command::CancelRetry {
+                attempt_id: a.id.clone(),
+                reason: reason.clone(),
+            });
+            note_no_retry(c, out, reason);
+        }
+        (None, _) => note_no_retry(c, out, decision.reasons.join("; ")),
     }
 }
 

@@ -439,3 +439,56 @@ fn a_paid_invoice_counting_more_attempts_than_any_failure_was_the_processors_ret
     events.push(paid(2));
     assert_eq!(by(&events), Some(RecoveredBy::CustomerPaid));
 }
+
+#[test]
+fn a_newer_decline_that_reads_differently_moves_the_planned_retry() {
+    let opened = [failed("evt_1", t0(), "do_not_honor", 1)];
+    let (c, cmds) = run(new_case(Mode::Manage), &opened);
+    let planned = retries(&cmds);
+    assert_eq!(planned.len(), 1);
+    let (id, first_at, _) = planned[0].clone();
+    // The same decline again (Stripe's webhook echoing our own attempt, say) changes nothing.
+    let (same, cmds) = run(
+        c.clone(),
+        &[failed(
+            "evt_2",
+            t0() + Duration::hours(1),
+            "do_not_honor",
+            1,
+        )],
+    );
+    assert!(retries(&cmds).is_empty());
+    assert_eq!(same.attempts[0].at, first_at);
+    // Insufficient funds now: the same attempt (same key, never sent) moves, to a payday.
+    let (c, cmds) = run(
+        c,
+        &[failed(
+            "evt_3",
+            t0() + Duration::hours(1),
+            "insufficient_funds",
+            2,
+        )],
+    );
+    let moved = retries(&cmds);
+    assert_eq!(moved.len(), 1, "{cmds:#?}");
+    assert_eq!(moved[0].0, id);
+    // Step 1 falls two days in; the next payday (mid-month) is later.
+    assert!(moved[0].1 > first_at, "{first_at} -> {}", moved[0].1);
+    assert!(
+        moved[0].1 >= Utc.with_ymd_and_hms(2026, 3, 13, 0, 0, 0).unwrap(),
+        "{}",
+        moved[0].1
+    );
+    assert_eq!(c.attempts.len(), 1);
+    assert_eq!(c.attempts[0].at, moved[0].1);
+    // A decline that rules the card out cancels it.
+    let (c, cmds) = run(
+        c,
+        &[failed("evt_4", t0() + Duration::hours(2), "stolen_card", 3)],
+    );
+    assert_eq!(c.attempts[0].state, AttemptState::Canceled);
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::CancelRetry { attempt_id, .. } if *attempt_id == id))
+    );
+}
