@@ -152,7 +152,10 @@ pub async fn card_expiring(
         Claim::Send => {}
         // A re-send repeats what was recorded (an HTTP API refuses the same key with another body).
         Claim::Resend => {
-            if let Some(c) = state.store.message_content(&id).await.map_err(transient)? {
+            if let Some(c) = super::messaging::recorded(state, &id, true)
+                .await
+                .map_err(transient)?
+            {
                 (rendered.subject, rendered.text, rendered.html) =
                     (c.subject, c.body_text, c.body_html);
             }

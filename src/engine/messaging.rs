@@ -10,7 +10,9 @@ use crate::domain::case::{Case, CaseEvent, EventKind, Notice, Status};
 use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
 use crate::jobs::process_event::ProcessError;
+use crate::store::StoreError;
 use crate::store::cases::{CaseRow, WorkRow};
+use crate::store::message_details::StoredContent;
 use crate::store::messages::{Claim, MessageFinish, NewMessage, Recipients, TouchCap};
 use crate::store::tenants::TenantRow;
 use crate::tenants::{Branding, Support};
@@ -56,6 +58,26 @@ pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Ut
 }
 
 /// A step over the weekly cap comes back tomorrow morning, the customer's time.
+/// When a message deferred by its transport is tried again: doubling from 10 minutes with the
+/// step's runs.
+pub(super) fn resend_at(now: DateTime<Utc>, runs: i64) -> DateTime<Utc> {
+    now + Duration::minutes(10 * (1 << runs.clamp(0, 6)))
+}
+
+/// What a re-send carries: the content first recorded (an API that keeps the Idempotency-Key
+/// refuses the same key with another body, and receivers may dedupe on it); `None` on a first send.
+pub(super) async fn recorded(
+    state: &AppState,
+    id: &str,
+    resend: bool,
+) -> Result<Option<StoredContent>, StoreError> {
+    if resend {
+        state.store.message_content(id).await
+    } else {
+        Ok(None)
+    }
+}
+
 pub(super) fn capped(now: DateTime<Utc>, tz: chrono_tz::Tz, sent: i64) -> StepEnd {
     let at = next_daytime(now + Duration::days(1), tz);
     let why = format!("postponed to {at}: {sent} messages to this customer in 7 days");
@@ -265,20 +287,17 @@ pub(super) async fn send(
         Claim::Capped(sent) => return (capped(now, out.tz, sent), None),
     };
     let mut m = out.message;
-    // A step run before recorded this message: a re-send repeats it exactly (an HTTP API that keeps
-    // the Idempotency-Key refuses the same key with another body).
-    if resend {
-        match state.store.message_content(&w.id).await {
-            Ok(Some(c)) => {
-                (m.subject, m.body_text, m.body_html) = (c.subject, c.body_text, c.body_html);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // The outbox row is `sending`: not sending now leaves it for a re-run to settle.
-                let at = now + Duration::minutes(10);
-                let why = format!("the recorded message could not be read: {e}");
-                return ((None, why, Some(at)), None);
-            }
+    // A step run before recorded this message: a re-send repeats it exactly.
+    match recorded(state, &w.id, resend).await {
+        Ok(Some(c)) => {
+            (m.subject, m.body_text, m.body_html) = (c.subject, c.body_text, c.body_html)
+        }
+        Ok(None) => {}
+        Err(e) => {
+            // The outbox row is `sending`: not sending now leaves it for a re-run to settle.
+            let at = now + Duration::minutes(10);
+            let why = format!("the recorded message could not be read: {e}");
+            return ((None, why, Some(at)), None);
         }
     }
     let envelope = Envelope {
@@ -310,7 +329,7 @@ pub(super) async fn send(
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }
         Err(SendError::Transient(e)) => {
-            let at = now + Duration::minutes(10 * (1 << w.runs.clamp(0, 6)));
+            let at = resend_at(now, w.runs);
             (
                 "retry",
                 Some(e.clone()),

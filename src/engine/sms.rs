@@ -146,15 +146,9 @@ pub(super) async fn sms(
         Claim::Capped(sent) => return Ok(super::messaging::capped(now, tz, sent)),
     };
     // A retry sends the text first recorded.
-    let stored = if resend {
-        state
-            .store
-            .message_content(&w.id)
-            .await
-            .map_err(transient)?
-    } else {
-        None
-    };
+    let stored = super::messaging::recorded(state, &w.id, resend)
+        .await
+        .map_err(transient)?;
     let body = stored.map_or(body, |c| c.body_text);
     let outcome = api.send(from, &to, &body).await;
     if let SmsOutcome::Sent(Some(id)) = &outcome
@@ -168,7 +162,7 @@ pub(super) async fn sms(
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }
         SmsOutcome::Transient(e) => {
-            let at = now + Duration::minutes(10 * (1 << w.runs.clamp(0, 6)));
+            let at = super::messaging::resend_at(now, w.runs);
             (
                 "retry",
                 Some(e.clone()),

@@ -136,15 +136,9 @@ pub(super) async fn task(
         }
     };
     // A retry repeats the body first recorded (receivers may dedupe on it as well as on the id).
-    let stored = if resend {
-        state
-            .store
-            .message_content(&w.id)
-            .await
-            .map_err(transient)?
-    } else {
-        None
-    };
+    let stored = super::messaging::recorded(state, &w.id, resend)
+        .await
+        .map_err(transient)?;
     let body = stored.map_or(outgoing.body_text, |c| c.body_text);
     let sent = CLIENT
         .post(url.expose_secret())
@@ -176,7 +170,7 @@ pub(super) async fn task(
             ("sent", None, (note(w, now, detail), "sent".into(), None))
         }
         Err((true, e)) => {
-            let at = now + chrono::Duration::minutes(10 * (1 << w.runs.clamp(0, 6)));
+            let at = super::messaging::resend_at(now, w.runs);
             (
                 "retry",
                 Some(e.clone()),
