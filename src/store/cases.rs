@@ -282,6 +282,15 @@ impl Store {
         }
     }
 
+    /// Whether rows this process pushed to the queue are still waiting or running (as far as it
+    /// knows: a batch that never reports back is forgotten after [`PUSHED_TTL`]). Answered from
+    /// memory, so a test clock can wait on it without asking the database.
+    pub fn pushed_in_flight(&self) -> bool {
+        let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
+        pushed.retain(|_, at| at.elapsed() < PUSHED_TTL);
+        !pushed.is_empty()
+    }
+
     /// Earliest due time of pending work, to step a test clock through due times in order.
     pub async fn next_due_work(&self) -> Result<Option<DateTime<Utc>>> {
         let row: Option<(DateTime<Utc>,)> = dispatch!(&self.db, pool => {
@@ -302,17 +311,15 @@ impl Store {
         Ok(n)
     }
 
-    /// Whether any row is running, and whether any is due by `now` and waiting (on the queue, or
-    /// not yet pushed), without counting them: index scans that stop at the first (and on
-    /// PostgreSQL mark the dead entries they pass, so later looks skip them; a count visits them
-    /// all again).
-    pub async fn work_in_flight_now(&self, now: DateTime<Utc>) -> Result<(bool, bool)> {
-        let (running, waiting): (bool, bool) = dispatch!(&self.db, pool => {
-            sqlx::query_as("select exists (select 1 from case_work where state = 'running'),
-                    exists (select 1 from case_work where state = 'pending' and due_at <= $1)")
+    /// Whether any row is due by `now` and waiting (on the queue, or not yet pushed), without
+    /// counting them: an index scan that stops at the first (and on PostgreSQL marks the dead
+    /// entries it passes, so later looks skip them; a count visits them all again).
+    pub async fn work_due(&self, now: DateTime<Utc>) -> Result<bool> {
+        let (waiting,): (bool,) = dispatch!(&self.db, pool => {
+            sqlx::query_as("select exists (select 1 from case_work where state = 'pending' and due_at <= $1)")
                 .bind(now).fetch_one(pool).await
         })?;
-        Ok((running, waiting))
+        Ok(waiting)
     }
 
     /// Takes rows for execution that are pending and due by `now`, leaving out any canceled, moved
