@@ -1,13 +1,4 @@
--- Fewer index entries per write on the engine's hot tables.
---
--- Messages: recording how a send went changes `status` and `sent_at`. With neither in an index
--- (a customer or an address has a handful of messages; the rest of those filters reads the rows),
--- and room left on the page, that update is HOT: no new entry in any of the table's indexes.
-drop index if exists messages_customer_sent;
-create index messages_customer on messages (tenant_id, customer_id);
-drop index if exists messages_address;
-create index messages_to_address on messages (to_address);
-alter table messages set (fillfactor = 80);
+-- Less work per row written on the engine's hot tables.
 
 -- Timeline entries are only ever read per case, in order: one index on (case_id, id) serves as the
 -- key, instead of a key on id plus that index.

@@ -118,6 +118,7 @@ async fn drain(state: &AppState) -> Result<(), StoreError> {
         }
         if counted.elapsed() >= COUNT_EVERY {
             counted = tokio::time::Instant::now();
+            state.store.forget_stale_pushes();
             let n = state.store.work_in_flight(state.clock.now()).await?;
             if n < best {
                 best = n;

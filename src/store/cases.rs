@@ -282,13 +282,20 @@ impl Store {
         }
     }
 
-    /// Whether rows this process pushed to the queue are still waiting or running (as far as it
-    /// knows: a batch that never reports back is forgotten after [`PUSHED_TTL`]). Answered from
-    /// memory, so a test clock can wait on it without asking the database.
+    /// Whether rows this process pushed to the queue are still waiting or running, as far as it
+    /// knows. Answered from memory, so a test clock can wait on it without asking the database.
     pub fn pushed_in_flight(&self) -> bool {
+        !self
+            .pushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Forgets pushes older than [`PUSHED_TTL`]: a batch that never reported back (its task lost).
+    pub fn forget_stale_pushes(&self) {
         let mut pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner());
         pushed.retain(|_, at| at.elapsed() < PUSHED_TTL);
-        !pushed.is_empty()
     }
 
     /// Earliest due time of pending work, to step a test clock through due times in order.
