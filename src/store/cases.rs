@@ -14,7 +14,7 @@ pub const WORK_QUEUE: &str = "dunning::execute_work";
 /// Most work rows one task carries. A batch is claimed in one statement, its rows run concurrently,
 /// and their outcomes commit in one transaction: per row that is a fraction of a commit instead of
 /// four, which is what bounds the engine's rate.
-pub const WORK_BATCH_MAX: usize = 32;
+pub const WORK_BATCH_MAX: usize = 64;
 /// How long this process leaves a row it pushed to the queue before pushing it again (a batch that
 /// runs here forgets its rows as soon as it ends). A batch still waiting on a busy queue by then
 /// gets a duplicate, whose claim takes nothing.
