@@ -565,7 +565,8 @@ impl FakeState {
     /// A 200 with the invoice as it stands. Its body is serialised once per state of the invoice:
     /// a full invoice is hundreds of small allocations, and a campaign reads each one several times
     /// between changes (the fake's own cost counts against the engine benchmark's machine).
-    fn invoice_answer(&mut self, id: &str) -> Option<Answer> {
+    /// `request_id` is the one the request already has, if any.
+    fn invoice_answer(&mut self, id: &str, request_id: Option<String>) -> Option<Answer> {
         let inv = self.invoices.get(id)?;
         let body = match self.invoice_bodies.get(id) {
             Some((seen, body)) if seen == inv => body.clone(),
@@ -580,7 +581,7 @@ impl FakeState {
             status: 200,
             body: Value::Null,
             raw: Some(body),
-            request_id: self.request_id(),
+            request_id: request_id.unwrap_or_else(|| self.request_id()),
             should_retry: None,
         })
     }
@@ -628,7 +629,7 @@ impl FakeState {
             return done;
         }
         match (method.as_str(), segments.as_slice()) {
-            ("GET", ["v1", "invoices", id]) => match self.invoice_answer(id) {
+            ("GET", ["v1", "invoices", id]) => match self.invoice_answer(id, None) {
                 Some(answer) => (answer, false, false),
                 None => self.not_found("invoice", id),
             },
@@ -644,7 +645,7 @@ impl FakeState {
                             inv.marked_uncollectible_at = Some(now);
                             inv.next_payment_attempt = None;
                         }
-                        let answer = self.invoice_answer(id).expect("the invoice exists");
+                        let answer = self.invoice_answer(id, None).expect("the invoice exists");
                         (answer, true, false)
                     }
                     other => {
@@ -739,8 +740,7 @@ impl FakeState {
                 {
                     sub.status = "active".to_owned();
                 }
-                let mut answer = self.invoice_answer(id).expect("checked above");
-                answer.request_id = rid;
+                let answer = self.invoice_answer(id, Some(rid)).expect("checked above");
                 (answer, true, outcome == Outcome::TimeoutAfterCharge)
             }
             Outcome::Decline {
