@@ -3,10 +3,10 @@
 //! every processor call carries the row's id as its Idempotency-Key, so a re-run never acts twice.
 //!
 //! Work runs in batches (one apalis task each): the rows are claimed in one statement, run
-//! concurrently (at most `work_concurrency` in flight across batches), the charges among them marked
-//! as sent and their messages put in the outbox in one commit before any is sent, and every outcome
-//! (with how each message went) committed in one transaction. Outcomes whose case changed meanwhile
-//! are re-applied one by one.
+//! concurrently (at most `work_concurrency` in flight across batches), the messages among them put in
+//! the outbox in one commit before any is sent, and every outcome (with how each message went, and
+//! the charges sent) committed in one transaction. Outcomes whose case changed meanwhile are
+//! re-applied one by one.
 
 use std::collections::HashMap;
 
@@ -22,7 +22,7 @@ use crate::domain::case::{
 use crate::domain::network;
 use crate::jobs::process_event::ProcessError;
 use crate::providers::api::{ApiFailure, Credentials, InvoiceState, PauseBehavior, PayResult};
-use crate::store::cases::{CaseRow, WorkCommit, WorkFinish, WorkRow};
+use crate::store::cases::{CaseRow, Charged, WorkCommit, WorkFinish, WorkRow};
 use crate::store::messages::{Claim, MessageFinish, Recipients};
 use crate::store::tenants::TenantRow;
 
@@ -41,6 +41,8 @@ struct Effect {
     event: Option<CaseEvent>,
     result: String,
     retry_at: Option<DateTime<Utc>>,
+    /// The charge this run sent, if any.
+    charged: Option<Charged>,
 }
 
 /// A charge cleared to be sent once it is marked as executing.
@@ -74,6 +76,7 @@ impl Effect {
             id: self.work.id.clone(),
             result: self.result.clone(),
             retry_at: self.retry_at,
+            charged: self.charged.clone(),
         }
     }
 }
@@ -93,6 +96,7 @@ fn effect(
         event,
         result: result.into(),
         retry_at,
+        charged: None,
     })
 }
 
@@ -209,8 +213,8 @@ struct Sent {
     charged: Vec<(String, DateTime<Utc>)>,
 }
 
-/// Marks the charges as executing and claims the messages in one commit, then makes the calls.
-/// When that commit fails, nothing is sent and the rows are released.
+/// Claims the messages in one commit, then makes the calls. When that commit fails, no email is
+/// sent and their rows are released; the charges go ahead (their rows are claimed).
 async fn send_all(
     state: &AppState,
     charges: Vec<Charge>,
@@ -220,23 +224,15 @@ async fn send_all(
     if charges.is_empty() && mails.is_empty() {
         return Sent::default();
     }
-    let marks: Vec<_> = charges
-        .iter()
-        .map(|c| (c.work.id.clone(), c.fingerprint.clone()))
-        .collect();
     let outbox: Vec<_> = mails.iter().map(|m| &m.outgoing.message).collect();
-    let claims = match state.store.start_sends(&marks, &outbox, now).await {
-        Ok(claims) => claims,
+    let mails = match state.store.start_sends(&outbox, now).await {
+        Ok(claims) => mails.into_iter().zip(claims).collect(),
         Err(e) => {
             let e = transient(e);
-            let works = charges
-                .iter()
-                .map(|c| &c.work)
-                .chain(mails.iter().map(|m| &m.work));
-            for w in works {
-                release(state, &w.id, w.runs, &e).await;
+            for m in &mails {
+                release(state, &m.work.id, m.work.runs, &e).await;
             }
-            return Sent::default();
+            Vec::new()
         }
     };
     let charged = charges
@@ -246,9 +242,9 @@ async fn send_all(
         .collect();
     let paid = join_all(charges.into_iter().map(|c| async move {
         let _slot = state.work_slots.acquire().await;
-        pay(state, c).await
+        pay(state, c, now).await
     }));
-    let mailed = join_all(mails.into_iter().zip(claims).map(|(m, claim)| async move {
+    let mailed = join_all(mails.into_iter().map(|(m, claim)| async move {
         let _slot = state.work_slots.acquire().await;
         mail(state, m, claim).await
     }));
@@ -275,6 +271,7 @@ async fn mail(state: &AppState, m: Mail, claim: Claim) -> (Effect, Option<Messag
         event,
         result,
         retry_at,
+        charged: None,
         work: m.work,
     };
     (effect, finish)
@@ -352,6 +349,7 @@ async fn prepare(
             event: None,
             result: "case not found".into(),
             retry_at: None,
+            charged: None,
             work: w,
         }));
     };
@@ -703,8 +701,9 @@ async fn retry(
     }))
 }
 
-/// Sends a charge marked as executing, with the row's id as its Idempotency-Key.
-async fn pay(state: &AppState, c: Charge) -> Effect {
+/// Sends a claimed charge, with the row's id as its Idempotency-Key; `sent_at` is recorded on the
+/// row as the attempt's time.
+async fn pay(state: &AppState, c: Charge, sent_at: DateTime<Utc>) -> Effect {
     let w = &c.work;
     let paid = state
         .processor
@@ -757,6 +756,10 @@ async fn pay(state: &AppState, c: Charge) -> Effect {
         event,
         result: note,
         retry_at,
+        charged: Some(Charged {
+            at: sent_at,
+            card_fingerprint: c.fingerprint,
+        }),
         work: c.work,
     }
 }

@@ -29,6 +29,16 @@ pub struct WorkFinish {
     pub id: String,
     pub result: String,
     pub retry_at: Option<DateTime<Utc>>,
+    /// A charge this run sent: when, and to which card (recorded on the row for network limits and
+    /// for a re-run to know it re-sends rather than tries anew).
+    pub charged: Option<Charged>,
+}
+
+/// When a run's charge was sent, and the card it went to.
+#[derive(Debug, Clone)]
+pub struct Charged {
+    pub at: DateTime<Utc>,
+    pub card_fingerprint: Option<String>,
 }
 
 /// A case write: the row (inserted when `expected_version` is `None`), its timeline and work changes.
@@ -217,7 +227,8 @@ macro_rules! write_case_details {
     }};
 }
 
-/// Ends claimed rows (those still `running`) as each [`WorkFinish`] says.
+/// Ends claimed rows (those still `running`) as each [`WorkFinish`] says, recording the charges
+/// they sent (an earlier run's time is kept: a re-send is the same attempt).
 macro_rules! finish_rows {
     ($tx:expr, $finishes:expr, $now:expr) => {{
         let finishes: &[&WorkFinish] = $finishes;
@@ -225,11 +236,32 @@ macro_rules! finish_rows {
         let (done, again): (Vec<&WorkFinish>, Vec<&WorkFinish>) =
             finishes.iter().partition(|f| f.retry_at.is_none());
         for chunk in done.chunks(ROWS_PER_STATEMENT) {
+            let charged: Vec<(&str, &Charged)> =
+                chunk.iter().filter_map(|f| Some((f.id.as_str(), f.charged.as_ref()?))).collect();
+            let n = chunk.len();
+            // Binds: $1 now; (id, result) pairs; the `in` list; then (id, at) and (id, card) pairs.
+            let marks = if charged.is_empty() {
+                String::new()
+            } else {
+                let base = 3 * n + 2;
+                let arms = |k: usize| {
+                    (0..charged.len())
+                        .map(|i| format!("when ${} then ${}", base + 2 * (k * charged.len() + i), base + 2 * (k * charged.len() + i) + 1))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                format!(
+                    ", executed_at = coalesce(executed_at, case id {} end),
+                       card_fingerprint = coalesce(case id {} end, card_fingerprint)",
+                    arms(0),
+                    arms(1)
+                )
+            };
             let sql = format!(
-                "update case_work set state = 'done', updated_at = $1, result = case id {} end
+                "update case_work set state = 'done', updated_at = $1, result = case id {} end{marks}
                  where id in ({}) and {LISTED_STATE} = 'running'",
-                per_id_arms(chunk.len()),
-                placeholders(2 * chunk.len() + 2, chunk.len())
+                per_id_arms(n),
+                placeholders(2 * n + 2, n)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for f in chunk {
@@ -238,12 +270,25 @@ macro_rules! finish_rows {
             for f in chunk {
                 q = q.bind(&f.id);
             }
+            for (id, c) in &charged {
+                q = q.bind(*id).bind(c.at);
+            }
+            for (id, c) in &charged {
+                q = q.bind(*id).bind(&c.card_fingerprint);
+            }
             q.execute(&mut *$tx).await?;
         }
         // Rare (processor trouble): one statement each.
         for f in again {
-            sqlx::query("update case_work set state = 'pending', result = $2, due_at = $3, updated_at = $4 where id = $1 and state = 'running'")
-                .bind(&f.id).bind(&f.result).bind(f.retry_at).bind(now).execute(&mut *$tx).await?;
+            let (at, card) = match &f.charged {
+                Some(c) => (Some(c.at), c.card_fingerprint.as_deref()),
+                None => (None, None),
+            };
+            sqlx::query("update case_work set state = 'pending', result = $2, due_at = $3, updated_at = $4,
+                    executed_at = coalesce(executed_at, $5), card_fingerprint = coalesce($6, card_fingerprint)
+                 where id = $1 and state = 'running'")
+                .bind(&f.id).bind(&f.result).bind(f.retry_at).bind(now).bind(at).bind(card)
+                .execute(&mut *$tx).await?;
         }
     }};
 }
@@ -389,36 +434,23 @@ impl Store {
         Ok(())
     }
 
-    /// Before a batch's calls, in one commit: records that charges are about to be sent for these
-    /// attempts, each with the card it goes to (so a crash after it is known to be uncertain rather
-    /// than forgotten), and claims the batch's messages in the outbox (see
+    /// Before a batch's emails are sent, in one commit: claims their messages in the outbox (see
     /// [`Store::claim_messages`]). Returns a claim per message.
+    ///
+    /// Charges need no such commit: their rows are `running` (claimed) before the call, so a crash
+    /// leaves them to be run again, re-reading the invoice and re-sending the same Idempotency-Key
+    /// (the processor answers a re-send with the first outcome); the finish records the charge.
     pub async fn start_sends(
         &self,
-        charges: &[(String, Option<String>)],
         messages: &[&NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
         let postgres = self.is_postgres();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            for chunk in charges.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "update case_work set executed_at = coalesce(executed_at, $1), updated_at = $1,
-                        card_fingerprint = coalesce(case id {} end, card_fingerprint)
-                     where id in ({})",
-                    per_id_arms(chunk.len()),
-                    placeholders(2 * chunk.len() + 2, chunk.len())
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-                for (id, fingerprint) in chunk {
-                    q = q.bind(id).bind(fingerprint);
-                }
-                for (id, _) in chunk {
-                    q = q.bind(id);
-                }
-                q.execute(&mut *tx).await?;
-            }
             let claims = claim_rows!(tx, messages, now, postgres);
             tx.commit().await?;
             Ok(claims)

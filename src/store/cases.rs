@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-pub use super::case_writes::{CaseSave, WorkCommit, WorkFinish};
+pub use super::case_writes::{CaseSave, Charged, WorkCommit, WorkFinish};
 use super::queue::PushJob;
 use super::{Result, Store, StoreError, dispatch};
 
