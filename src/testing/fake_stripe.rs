@@ -181,6 +181,11 @@ struct Saved {
     answer: Reply,
 }
 
+/// Stand-ins for the request id and the time in a saved decline body (a request id's length; a time
+/// no test uses).
+const RID_MARK: &str = "req_fake@@@@@@@@@@@@";
+const NOW_MARK: i64 = 1_111_111_111;
+
 #[derive(Default)]
 struct FakeState {
     invoices: HashMap<String, InvoiceRecord>,
@@ -192,6 +197,10 @@ struct FakeState {
     pay_executions: HashMap<String, u32>,
     /// Each invoice's body as last serialised, with the record it was made from.
     invoice_bodies: HashMap<String, (InvoiceRecord, Bytes)>,
+    /// Each invoice's last decline body with [`RID_MARK`] and [`NOW_MARK`] for the request id and
+    /// time, keyed by what else it was made from: a card error is a large tree, and a campaign
+    /// declines each invoice several times the same way.
+    decline_bodies: HashMap<String, (String, String)>,
     required_key: Option<String>,
     next_id: u64,
     hosted: hosted::Hosted,
@@ -759,8 +768,30 @@ impl FakeState {
                     network_advice_code: network_advice_code.as_deref(),
                     network_decline_code: None,
                 };
-                let body = shapes::card_error(inv, &decline, &rid, now);
-                (self.answer(402, body), true, false)
+                let key = format!(
+                    "{}/{}/{}/{}/{code}/{decline_code:?}/{advice_code:?}/{network_advice_code:?}",
+                    inv.customer, inv.amount_due, inv.currency, inv.created
+                );
+                let template = match self.decline_bodies.get(id) {
+                    Some((seen, template)) if *seen == key => template,
+                    _ => {
+                        let tree = shapes::card_error(inv, &decline, RID_MARK, NOW_MARK);
+                        let text = serde_json::to_string(&tree).unwrap_or_default();
+                        self.decline_bodies.insert(id.to_owned(), (key, text));
+                        &self.decline_bodies[id].1
+                    }
+                };
+                let body = template
+                    .replace(RID_MARK, &rid)
+                    .replace(&NOW_MARK.to_string(), &now.to_string());
+                let answer = Answer {
+                    status: 402,
+                    body: Value::Null,
+                    raw: Some(Bytes::from(body)),
+                    request_id: rid,
+                    should_retry: None,
+                };
+                (answer, true, false)
             }
             Outcome::ServerError { should_retry } => {
                 *self.pay_executions.entry(id.to_owned()).or_default() += 1;
