@@ -106,8 +106,8 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     let now = state.clock.now();
     let stale = Utc::now()
         - Duration::from_std(state.settings.orphan_timeout).unwrap_or(Duration::seconds(60));
-    // `claim_work` compares `updated_at` (service time) with a real-time staleness bound only for
-    // rows left running by a crash; with a frozen test clock such rows wait for a restart.
+    // `claim_work` compares `claimed_at` (service time) with a real-time staleness bound only for
+    // rows left claimed by a crash; with a frozen test clock such rows wait for a restart.
     let claimed = state
         .store
         .claim_work(ids, now, stale.min(now - Duration::seconds(60)))

@@ -203,7 +203,7 @@ macro_rules! write_case_details {
                  values {values}
                  on conflict (id) do update set due_at = excluded.due_at, detail = excluded.detail,
                     state = 'pending', updated_at = excluded.updated_at
-                 where case_work.state in ('pending', 'canceled')"
+                 where case_work.state in ('pending', 'canceled') and case_work.claimed_at is null"
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for u in chunk {
@@ -215,7 +215,7 @@ macro_rules! write_case_details {
         for chunk in cancels.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "update case_work set state = 'canceled', updated_at = $1
-                 where id in ({}) and {LISTED_STATE} = 'pending'",
+                 where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is null",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
@@ -227,7 +227,7 @@ macro_rules! write_case_details {
     }};
 }
 
-/// Ends claimed rows (those still `running`) as each [`WorkFinish`] says, recording the charges
+/// Ends claimed rows (those still claimed and `pending`) as each [`WorkFinish`] says, recording the charges
 /// they sent (an earlier run's time is kept: a re-send is the same attempt).
 macro_rules! finish_rows {
     ($tx:expr, $finishes:expr, $now:expr) => {{
@@ -259,7 +259,7 @@ macro_rules! finish_rows {
             };
             let sql = format!(
                 "update case_work set state = 'done', updated_at = $1, result = case id {} end{marks}
-                 where id in ({}) and {LISTED_STATE} = 'running'",
+                 where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is not null",
                 per_id_arms(n),
                 placeholders(2 * n + 2, n)
             );
@@ -284,9 +284,9 @@ macro_rules! finish_rows {
                 Some(c) => (Some(c.at), c.card_fingerprint.as_deref()),
                 None => (None, None),
             };
-            sqlx::query("update case_work set state = 'pending', result = $2, due_at = $3, updated_at = $4,
+            sqlx::query("update case_work set claimed_at = null, result = $2, due_at = $3, updated_at = $4,
                     executed_at = coalesce(executed_at, $5), card_fingerprint = coalesce($6, card_fingerprint)
-                 where id = $1 and state = 'running'")
+                 where id = $1 and state = 'pending' and claimed_at is not null")
                 .bind(&f.id).bind(&f.result).bind(f.retry_at).bind(now).bind(at).bind(card)
                 .execute(&mut *$tx).await?;
         }

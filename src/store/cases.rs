@@ -170,10 +170,11 @@ impl Store {
         })?)
     }
 
-    /// Ids of a case's work rows that have not started.
+    /// Ids of a case's work rows that have not started (not claimed by a run).
     pub async fn pending_work_ids(&self, case_id: &str) -> Result<Vec<String>> {
-        let sql =
-            format!("select id from case_work where case_id = $1 and {LISTED_STATE} = 'pending'");
+        let sql = format!(
+            "select id from case_work where case_id = $1 and {LISTED_STATE} = 'pending' and claimed_at is null"
+        );
         let rows: Vec<(String,)> = dispatch!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await
         })?;
@@ -198,7 +199,7 @@ impl Store {
         })?)
     }
 
-    /// `(case id, work id)` of these cases' work rows that have not started.
+    /// `(case id, work id)` of these cases' work rows that have not started (not claimed by a run).
     pub async fn pending_work_of_cases(
         &self,
         case_ids: &[String],
@@ -207,7 +208,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and case_id in ({})",
+            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and claimed_at is null and case_id in ({})",
             placeholders(1, case_ids.len())
         );
         Ok(dispatch!(&self.db, pool => {
@@ -307,12 +308,11 @@ impl Store {
         Ok(row.map(|(t,)| t))
     }
 
-    /// Rows due by `now` and not finished (waiting on the queue, or running): a test clock waits for
-    /// these to drain before moving on.
+    /// Rows due by `now` and not finished (waiting on the queue, or running: a claimed row stays
+    /// `pending` until its run ends): a test clock waits for these to drain before moving on.
     pub async fn work_in_flight(&self, now: DateTime<Utc>) -> Result<i64> {
         let (n,): (i64,) = dispatch!(&self.db, pool => {
-            sqlx::query_as("select (select count(*) from case_work where state = 'running')
-                    + (select count(*) from case_work where state = 'pending' and due_at <= $1)")
+            sqlx::query_as("select count(*) from case_work where state = 'pending' and due_at <= $1")
                 .bind(now).fetch_one(pool).await
         })?;
         Ok(n)
@@ -330,8 +330,11 @@ impl Store {
     }
 
     /// Takes rows for execution that are pending and due by `now`, leaving out any canceled, moved
-    /// or taken by another run. A row left `running` by a crashed process is taken again after
-    /// `stale_before`.
+    /// or taken by another run. A row whose run was claimed before `stale_before` (its process died)
+    /// is taken again.
+    ///
+    /// The claim stamps `claimed_at` and leaves the row `pending`: no indexed column changes, so on
+    /// PostgreSQL it is a HOT update. Statements that move or cancel pending work skip claimed rows.
     pub async fn claim_work(
         &self,
         ids: &[String],
@@ -342,9 +345,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "update case_work set state = 'running', runs = runs + 1, updated_at = $1
-             where id in ({}) and (({LISTED_STATE} = 'pending' and due_at <= $1)
-                or ({LISTED_STATE} = 'running' and updated_at < $2))
+            "update case_work set claimed_at = $1, runs = runs + 1, updated_at = $1
+             where id in ({}) and {LISTED_STATE} = 'pending' and due_at <= $1
+                and (claimed_at is null or claimed_at < $2)
              returning {WORK_COLUMNS}",
             placeholders(3, ids.len())
         );
@@ -416,7 +419,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set state = 'pending', due_at = $2, updated_at = $3 where id = $1 and state = 'running'")
+            sqlx::query("update case_work set claimed_at = null, due_at = $2, updated_at = $3
+                 where id = $1 and state = 'pending' and claimed_at is not null")
                 .bind(id).bind(due_at).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
@@ -428,7 +432,8 @@ impl Store {
     /// Idempotency-Key, a message finds its outbox row.
     pub async fn requeue_interrupted_work(&self, now: DateTime<Utc>) -> Result<u64> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update case_work set state = 'pending', updated_at = $1 where state = 'running'")
+            sqlx::query("update case_work set claimed_at = null, updated_at = $1
+                 where state = 'pending' and claimed_at is not null")
                 .bind(now).execute(pool).await.map(|r| r.rows_affected())
         })
         .map_err(Into::into)
