@@ -119,7 +119,7 @@ async fn detail(s: &AppState, row: &CaseRow, locale: &str, time_zone: &str) -> A
         .filter(|w| w.kind != "retry")
         .map(|w| {
             let detail: Value = serde_json::from_str(&w.detail).unwrap_or(Value::Null);
-            json!({"id": w.id, "kind": w.kind, "at": w.due_at, "state": w.state, "detail": detail, "result": w.result})
+            json!({"id": w.id, "kind": w.kind, "at": w.due_at, "state": w.shown_state(), "detail": detail, "result": w.result})
         })
         .collect();
     let mut v = summary(row, locale, time_zone);

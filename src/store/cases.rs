@@ -89,9 +89,22 @@ pub struct WorkRow {
     pub card_fingerprint: Option<String>,
     pub executed_at: Option<DateTime<Utc>>,
     pub runs: i64,
+    /// When a run claimed the row (it stays `pending` until the run ends).
+    pub claimed_at: Option<DateTime<Utc>>,
 }
 
-const WORK_COLUMNS: &str = "id, tenant_id, case_id, kind, due_at, state, detail, result, card_fingerprint, executed_at, runs";
+impl WorkRow {
+    /// The state as the API shows it: a claimed row is `running`.
+    pub fn shown_state(&self) -> &str {
+        if self.state == "pending" && self.claimed_at.is_some() {
+            "running"
+        } else {
+            &self.state
+        }
+    }
+}
+
+const WORK_COLUMNS: &str = "id, tenant_id, case_id, kind, due_at, state, detail, result, card_fingerprint, executed_at, runs, claimed_at";
 
 /// A change to scheduled work, decided by the engine from the state machine's commands.
 #[derive(Debug, Clone)]

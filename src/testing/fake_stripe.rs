@@ -185,6 +185,8 @@ struct Saved {
 /// no test uses).
 const RID_MARK: &str = "req_fake@@@@@@@@@@@@";
 const NOW_MARK: i64 = 1_111_111_111;
+/// Stands for an invoice's attempt count in its saved body.
+const COUNT_MARK: i64 = 1_111_111_111;
 
 #[derive(Default)]
 struct FakeState {
@@ -577,14 +579,28 @@ impl FakeState {
     /// `request_id` is the one the request already has, if any.
     fn invoice_answer(&mut self, id: &str, request_id: Option<String>) -> Option<Answer> {
         let inv = self.invoices.get(id)?;
+        // Each decline counts an attempt, so the body is kept with the count as a mark and the count
+        // put in per answer: a campaign's declines then reuse one body.
+        let mut key = inv.clone();
+        if key.attempt_count > 0 {
+            key.attempt_count = COUNT_MARK;
+        }
+        let count = inv.attempt_count;
         let body = match self.invoice_bodies.get(id) {
-            Some((seen, body)) if seen == inv => body.clone(),
+            Some((seen, body)) if *seen == key => body.clone(),
             _ => {
-                let body = Bytes::from(serde_json::to_vec(&shapes::invoice(inv)).ok()?);
+                let body = Bytes::from(serde_json::to_vec(&shapes::invoice(&key)).ok()?);
                 self.invoice_bodies
-                    .insert(id.to_owned(), (inv.clone(), body.clone()));
+                    .insert(id.to_owned(), (key.clone(), body.clone()));
                 body
             }
+        };
+        let body = if key.attempt_count == COUNT_MARK {
+            let text = std::str::from_utf8(&body).ok()?;
+            let mark = format!("\"attempt_count\":{COUNT_MARK}");
+            Bytes::from(text.replace(&mark, &format!("\"attempt_count\":{count}")))
+        } else {
+            body
         };
         Some(Answer {
             status: 200,
