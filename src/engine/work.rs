@@ -49,7 +49,7 @@ struct Effect {
 struct Charge {
     work: WorkRow,
     tenant_id: String,
-    case: Case,
+    invoice_id: String,
     creds: Credentials,
     fingerprint: Option<String>,
 }
@@ -516,7 +516,7 @@ async fn plan_commit(
                     None
                 } else {
                     let ids = pending.get(&row.id).cloned().unwrap_or_default();
-                    let (save, live) = persist::case_save(
+                    let (mut save, live) = persist::case_save(
                         row.clone(),
                         Some(row.version),
                         &next,
@@ -524,7 +524,11 @@ async fn plan_commit(
                         &ids,
                         now,
                     );
+                    // The next effect on this case starts from `next`; the row is kept without its
+                    // serialised state (kilobytes, rewritten by any save).
+                    let json = std::mem::take(&mut save.row.state);
                     current.insert(row.id.clone(), (save.row.clone(), next));
+                    save.row.state = json;
                     pending.insert(save.row.id.clone(), live);
                     Some(save)
                 }
@@ -695,7 +699,7 @@ async fn retry(
     Ok(Next::Pay(Charge {
         work: w.clone(),
         tenant_id: tenant.id.clone(),
-        case: case.clone(),
+        invoice_id: case.invoice_id.clone(),
         creds,
         fingerprint,
     }))
@@ -707,7 +711,7 @@ async fn pay(state: &AppState, c: Charge, sent_at: DateTime<Utc>) -> Effect {
     let w = &c.work;
     let paid = state
         .processor
-        .pay_invoice(&c.creds, &c.case.invoice_id, &w.id)
+        .pay_invoice(&c.creds, &c.invoice_id, &w.id)
         .await;
     let now = state.clock.now();
     let (event, note, retry_at) = match paid {
@@ -752,7 +756,7 @@ async fn pay(state: &AppState, c: Charge, sent_at: DateTime<Utc>) -> Effect {
     };
     Effect {
         tenant_id: c.tenant_id,
-        invoice_id: c.case.invoice_id.clone(),
+        invoice_id: c.invoice_id,
         event,
         result: note,
         retry_at,
