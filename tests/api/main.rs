@@ -11,6 +11,7 @@ mod engine;
 mod expiring;
 mod notices;
 mod ops;
+mod outbox;
 mod queue;
 mod sms;
 mod store;
