@@ -32,18 +32,6 @@ pub struct ExecuteWork {
 /// are found by id alone.
 pub(super) const LISTED_STATE: &str = "(state || '')";
 
-/// A case's work rows are those whose id starts with `{case id}/` (every work id does, and a case id
-/// has no `/`): the key's range `[{case id}/, {case id}0)`, `0` being the character after `/`. The
-/// key compares bytewise (SQLite's default; on PostgreSQL the column is `collate "C"`), so no index
-/// on `case_id` is needed, and every row written is one index entry lighter.
-pub(super) fn work_from(case_id: &str) -> String {
-    format!("{case_id}/")
-}
-
-pub(super) fn work_until(case_id: &str) -> String {
-    format!("{case_id}0")
-}
-
 /// `$from, $from+1, …` for `n` values: the bind list of an `in (…)` on either backend.
 pub(super) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -181,11 +169,10 @@ impl Store {
     }
 
     pub async fn work_of_case(&self, case_id: &str) -> Result<Vec<WorkRow>> {
-        let sql = format!(
-            "select {WORK_COLUMNS} from case_work where id >= $1 and id < $2 order by due_at, id"
-        );
+        let sql =
+            format!("select {WORK_COLUMNS} from case_work where case_id = $1 order by due_at, id");
         Ok(dispatch!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(work_from(case_id)).bind(work_until(case_id)).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await
         })?)
     }
 
@@ -199,10 +186,10 @@ impl Store {
     /// Ids of a case's work rows that have not started (not claimed by a run).
     pub async fn pending_work_ids(&self, case_id: &str) -> Result<Vec<String>> {
         let sql = format!(
-            "select id from case_work where id >= $1 and id < $2 and {LISTED_STATE} = 'pending' and claimed_at is null"
+            "select id from case_work where case_id = $1 and {LISTED_STATE} = 'pending' and claimed_at is null"
         );
         let rows: Vec<(String,)> = dispatch!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(work_from(case_id)).bind(work_until(case_id)).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -233,17 +220,14 @@ impl Store {
         if case_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ranges = (0..case_ids.len())
-            .map(|i| format!("(id >= ${} and id < ${})", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(" or ");
         let sql = format!(
-            "select case_id, id from case_work where ({ranges}) and {LISTED_STATE} = 'pending' and claimed_at is null"
+            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and claimed_at is null and case_id in ({})",
+            placeholders(1, case_ids.len())
         );
         Ok(dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
             for id in case_ids {
-                q = q.bind(work_from(id)).bind(work_until(id));
+                q = q.bind(id);
             }
             q.fetch_all(pool).await
         })?)
