@@ -319,11 +319,14 @@ both!(
             .await;
         let c = s.case("in_out").await;
         assert_eq!(c["status"], "recovered", "{c}");
+        // The campaign's steps are cancelled; the receipt planned by the payment is due at once
+        // and may still be waiting for its run when the case is read.
         assert!(
             c["planned_steps"]
                 .as_array()
                 .unwrap()
                 .iter()
+                .filter(|p| p["kind"] != "notice")
                 .all(|p| p["state"] != "pending"),
             "{c}"
         );
