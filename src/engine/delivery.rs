@@ -27,11 +27,7 @@ pub async fn record(
     if what.refuses() {
         state
             .store
-            .mark_message_refused(
-                &id,
-                &format!("the recipient's side: {}", what.as_str()),
-                state.clock.now(),
-            )
+            .mark_message_refused(&id, &format!("the recipient's side: {}", what.as_str()))
             .await
             .map_err(transient)?;
     }

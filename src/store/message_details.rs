@@ -1,9 +1,6 @@
 //! Details of outbox messages beyond their status (kept apart from the outbox's hot path): the
 //! provider's id for a sent message, and the stored content a re-send must repeat word for word.
 
-use chrono::{DateTime, Utc};
-
-use super::messages::REFUSE_ADDRESS;
 use super::{Result, Store, dispatch};
 
 /// What a message said when it was first recorded.
@@ -54,18 +51,10 @@ impl Store {
 
     /// A message the receiving side refused after accepting it (a bounce, a spam complaint): its
     /// address gets no more messages.
-    pub async fn mark_message_refused(
-        &self,
-        id: &str,
-        why: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub async fn mark_message_refused(&self, id: &str, why: &str) -> Result<()> {
         dispatch!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
             sqlx::query("update messages set status = 'failed', error = $2 where id = $1")
-                .bind(id).bind(why).execute(&mut *tx).await?;
-            sqlx::query(REFUSE_ADDRESS).bind(id).bind(now).execute(&mut *tx).await?;
-            tx.commit().await
+                .bind(id).bind(why).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::case_writes::{ROWS_PER_STATEMENT, WIDE_ROWS_PER_STATEMENT};
 use super::cases::placeholders;
@@ -27,20 +27,6 @@ pub struct NewMessage {
     /// Subject to the customer's weekly cap (campaign reminders; not notices or tasks).
     pub cap: Option<TouchCap>,
 }
-
-/// How much later than its creation a message may be sent and still be filed by its creation in the
-/// touch cap's index (`messages_customer_touch`). Sent later than that (a transport that deferred it
-/// for so long: re-sends are not bounded), its `late_sent_at` records the sending. So every message
-/// the cap counts from `since` (sent since, or on its way and created since) is filed at `since -
-/// LATE` or later: the count reads a bounded stretch of the index, and the usual send (a few
-/// seconds after the claim) changes no indexed column, which keeps its update HOT on PostgreSQL.
-pub const LATE: Duration = Duration::days(1);
-
-/// Refuses the address of message `$1` for good (its first refusal is kept), at `$2`.
-pub(super) const REFUSE_ADDRESS: &str =
-    "insert into refused_addresses (tenant_id, address, message_id, reason, created_at, updated_at)
-     select tenant_id, to_address, id, error, $2, $2 from messages where id = $1
-     on conflict (tenant_id, address) do nothing";
 
 /// What claiming a message for sending found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,24 +185,18 @@ macro_rules! touch_cap {
             tenants.sort_unstable();
             tenants.dedup();
             let t = tenants.len();
-            // The first condition only bounds the index range: it holds for every message the
-            // second counts (see `LATE`).
             let sql = format!(
                 "select tenant_id || '/' || customer_id, count(*) from messages
                   where tenant_id in ({}) and customer_id in ({})
-                    and coalesce(late_sent_at, created_at) >= $2
                     and (sent_at >= $1 or (status in ('sending', 'retry', 'unknown') and created_at >= $1))
                   group by tenant_id, customer_id
                  union all
                  select '=' || id, 0 from messages where id in ({})",
-                $crate::store::cases::placeholders(3, t),
-                $crate::store::cases::placeholders(3 + t, n),
-                $crate::store::cases::placeholders(3 + t + n, n)
+                $crate::store::cases::placeholders(2, t),
+                $crate::store::cases::placeholders(2 + t, n),
+                $crate::store::cases::placeholders(2 + t + n, n)
             );
-            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(since)
-                .bind(since - $crate::store::messages::LATE);
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(since);
             for tenant in &tenants {
                 q = q.bind(*tenant);
             }
@@ -254,24 +234,19 @@ macro_rules! touch_cap {
 }
 pub(super) use touch_cap;
 
-/// Records how sending ended; `sent` (the usual end) in one statement per chunk. A message that
-/// failed for good refuses its address. `late_sent_at` is written only for a message sent more than
-/// [`LATE`] after its creation: otherwise no indexed column changes.
+/// Records how sending ended; `sent` (the usual end) in one statement per chunk.
 macro_rules! finish_message_rows {
     ($tx:expr, $finishes:expr, $now:expr) => {{
         let finishes: &[MessageFinish] = $finishes;
         let now: DateTime<Utc> = $now;
-        let late = now - $crate::store::messages::LATE;
         let (sent, other): (Vec<&MessageFinish>, Vec<&MessageFinish>) =
             finishes.iter().partition(|f| f.status == "sent" && f.error.is_none());
         for chunk in sent.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "update messages set status = 'sent', error = null, updated_at = $1, sent_at = $1,
-                    late_sent_at = case when created_at < $2 then $1 else late_sent_at end
-                 where id in ({})",
-                placeholders(3, chunk.len())
+                "update messages set status = 'sent', error = null, updated_at = $1, sent_at = $1 where id in ({})",
+                placeholders(2, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now).bind(late);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
             for f in chunk {
                 q = q.bind(&f.id);
             }
@@ -280,15 +255,10 @@ macro_rules! finish_message_rows {
         for f in other {
             sqlx::query(
                 "update messages set status = $2, error = $3, updated_at = $4,
-                    sent_at = case when $2 = 'sent' then $4 else sent_at end,
-                    late_sent_at = case when $2 = 'sent' and created_at < $5 then $4 else late_sent_at end
+                    sent_at = case when $2 = 'sent' then $4 else sent_at end
                  where id = $1",
             )
-            .bind(&f.id).bind(f.status).bind(&f.error).bind(now).bind(late).execute(&mut *$tx).await?;
-            if f.status == "failed" {
-                sqlx::query($crate::store::messages::REFUSE_ADDRESS)
-                    .bind(&f.id).bind(now).execute(&mut *$tx).await?;
-            }
+            .bind(&f.id).bind(f.status).bind(&f.error).bind(now).execute(&mut *$tx).await?;
         }
     }};
 }
@@ -362,8 +332,7 @@ impl Store {
         Ok(r.sent.get(customer_id).copied().unwrap_or(0))
     }
 
-    /// True when a message to `address` failed for good or bounced (a refused mailbox): no more are
-    /// sent to it.
+    /// True when a message to `address` failed for good (a refused mailbox): no more are sent to it.
     pub async fn address_refused(&self, tenant_id: &str, address: &str) -> Result<bool> {
         let r = self
             .recipients(tenant_id, &[], &[address.to_string()], Utc::now())
@@ -383,8 +352,7 @@ impl Store {
         if customers.is_empty() && addresses.is_empty() {
             return Ok(Recipients::default());
         }
-        // `$4…`: the customers, then the addresses; an empty list is spelled `in (null)`. `$3` only
-        // bounds the index range (see `LATE`).
+        // `$3…`: the customers, then the addresses; an empty list is spelled `in (null)`.
         let list = |from: usize, n: usize| {
             if n == 0 {
                 "null".to_string()
@@ -394,21 +362,15 @@ impl Store {
         };
         let sql = format!(
             "select 'sent', customer_id, count(*) from messages
-              where tenant_id = $1 and customer_id in ({})
-                and coalesce(late_sent_at, created_at) >= $3 and sent_at >= $2
-              group by customer_id
+              where tenant_id = $1 and customer_id in ({}) and sent_at >= $2 group by customer_id
              union all
-             select 'refused', address, 0 from refused_addresses
-              where tenant_id = $1 and address in ({})",
-            list(4, customers.len()),
-            list(4 + customers.len(), addresses.len())
+             select distinct 'refused', to_address, 0 from messages
+              where tenant_id = $1 and to_address in ({}) and status = 'failed'",
+            list(3, customers.len()),
+            list(3 + customers.len(), addresses.len())
         );
         let rows: Vec<(String, String, i64)> = dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .persistent(false)
-                .bind(tenant_id)
-                .bind(since)
-                .bind(since - LATE);
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id).bind(since);
             for v in customers.iter().chain(addresses) {
                 q = q.bind(v);
             }

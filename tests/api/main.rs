@@ -11,7 +11,6 @@ mod engine;
 mod expiring;
 mod notices;
 mod ops;
-mod outbox;
 mod queue;
 mod sms;
 mod store;
