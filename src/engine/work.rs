@@ -45,7 +45,7 @@ struct Effect {
     charged: Option<Charged>,
 }
 
-/// A charge cleared to be sent once it is marked as executing.
+/// A charge cleared to be sent (its row is claimed).
 struct Charge {
     work: WorkRow,
     tenant_id: String,

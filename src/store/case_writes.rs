@@ -57,12 +57,12 @@ pub struct WorkCommit {
     pub finish: WorkFinish,
 }
 
-/// The arms of `case id when $2 then $3 when $4 then $5 … end` for `n` rows: a value per row in one
-/// statement, spelled the same on both backends (unlike `update … from (values …)` with casts).
-/// Binds: `(id, value)` pairs from `$2`; the statement's `id in (…)` list follows at `$(2n+2)`.
-fn per_id_arms(n: usize) -> String {
+/// The arms of `case id when $f then $f+1 when $f+2 then $f+3 … end` for `n` rows, binds `(id,
+/// value)` pairs from `$first`: a value per row in one statement, spelled the same on both backends
+/// (unlike `update … from (values …)` with casts).
+fn per_id_arms(first: usize, n: usize) -> String {
     (0..n)
-        .map(|i| format!("when ${} then ${}", 2 * i + 2, 2 * i + 3))
+        .map(|i| format!("when ${} then ${}", first + 2 * i, first + 2 * i + 1))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -243,24 +243,18 @@ macro_rules! finish_rows {
             let marks = if charged.is_empty() {
                 String::new()
             } else {
-                let base = 3 * n + 2;
-                let arms = |k: usize| {
-                    (0..charged.len())
-                        .map(|i| format!("when ${} then ${}", base + 2 * (k * charged.len() + i), base + 2 * (k * charged.len() + i) + 1))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
+                let at = 3 * n + 2;
                 format!(
                     ", executed_at = coalesce(executed_at, case id {} end),
                        card_fingerprint = coalesce(case id {} end, card_fingerprint)",
-                    arms(0),
-                    arms(1)
+                    per_id_arms(at, charged.len()),
+                    per_id_arms(at + 2 * charged.len(), charged.len())
                 )
             };
             let sql = format!(
                 "update case_work set state = 'done', updated_at = $1, result = case id {} end{marks}
                  where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is not null",
-                per_id_arms(n),
+                per_id_arms(2, n),
                 placeholders(2 * n + 2, n)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
@@ -437,7 +431,7 @@ impl Store {
     /// Before a batch's emails are sent, in one commit: claims their messages in the outbox (see
     /// [`Store::claim_messages`]). Returns a claim per message.
     ///
-    /// Charges need no such commit: their rows are `running` (claimed) before the call, so a crash
+    /// Charges need no such commit: their rows are claimed before the call, so a crash
     /// leaves them to be run again, re-reading the invoice and re-sending the same Idempotency-Key
     /// (the processor answers a re-send with the first outcome); the finish records the charge.
     pub async fn start_sends(
