@@ -127,18 +127,17 @@ async fn handle_route(
             subscription_id,
             event,
         } => {
+            // By the subscription's own index: every case of it, however many others the tenant has.
             let f = CaseFilter {
+                subscription_id: Some(subscription_id),
                 limit: 100,
                 ..Default::default()
             };
-            let cases = state
+            for c in state
                 .store
                 .list_cases(&tenant.id, &f)
                 .await
-                .map_err(transient)?;
-            for c in cases
-                .iter()
-                .filter(|c| c.subscription_id.as_deref() == Some(subscription_id.as_str()))
+                .map_err(transient)?
             {
                 feed(state, tenant, &c.invoice_id, None, &event).await?;
             }
@@ -222,17 +221,10 @@ async fn open(
     let amount = Money::new(seed.amount_due, currency);
     let prior = state
         .store
-        .list_cases(
-            &tenant.id,
-            &CaseFilter {
-                customer_id: Some(seed.customer_id.clone()),
-                limit: 50,
-                ..Default::default()
-            },
-        )
+        .customer_case_count(&tenant.id, &seed.customer_id)
         .await
-        .map_err(transient)?
-        .len() as u32;
+        .map_err(transient)?;
+    let prior = u32::try_from(prior).unwrap_or(u32::MAX);
     let facts = CaseFacts {
         amount: amount.clone(),
         product_ids: seed.product_ids.clone(),

@@ -126,6 +126,7 @@ pub struct CaseFilter {
     pub status: Option<String>,
     pub customer_id: Option<String>,
     pub invoice_id: Option<String>,
+    pub subscription_id: Option<String>,
     pub decline_code: Option<String>,
     pub campaign_id: Option<String>,
     pub opened_since: Option<DateTime<Utc>>,
@@ -142,8 +143,10 @@ impl Store {
     ) -> Result<Option<CaseRow>> {
         let sql =
             format!("select {CASE_COLUMNS} from cases where tenant_id = $1 and invoice_id = $2");
+        // Planned with its values: a cached generic plan made while the table had no statistics
+        // can pick the tenant/customer index and read every case of the tenant for each lookup.
         Ok(dispatch!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(invoice_id).fetch_optional(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id).bind(invoice_id).fetch_optional(pool).await
         })?)
     }
 
@@ -398,27 +401,60 @@ impl Store {
         })?)
     }
 
+    /// The tenant's cases matching `f`, newest first. Only the filters given are in the statement,
+    /// so the planner can use the index that fits them (`$n is null or …` conditions hide every
+    /// index but the tenant's), and it is planned with its values: a plan cached while the table
+    /// was small (before any statistics) would otherwise be kept as the table grows.
     pub async fn list_cases(&self, tenant_id: &str, f: &CaseFilter) -> Result<Vec<CaseRow>> {
-        let sql = format!(
-            "select {CASE_COLUMNS} from cases
-             where tenant_id = $1
-               and ($2 is null or status = $2)
-               and ($3 is null or customer_id = $3)
-               and ($4 is null or invoice_id = $4)
-               and ($5 is null or decline_code = $5)
-               and ($6 is null or campaign_id = $6)
-               and ($7 is null or opened_at >= $7)
-               and ($8 is null or opened_at < $8)
-               and ($9 is null or id < $9)
-             order by id desc
-             limit $10"
-        );
+        let texts = [
+            ("status", &f.status),
+            ("customer_id", &f.customer_id),
+            ("invoice_id", &f.invoice_id),
+            ("subscription_id", &f.subscription_id),
+            ("decline_code", &f.decline_code),
+            ("campaign_id", &f.campaign_id),
+        ];
+        let times = [
+            ("opened_at >=", f.opened_since),
+            ("opened_at <", f.opened_until),
+        ];
+        let mut sql = format!("select {CASE_COLUMNS} from cases where tenant_id = $1");
+        let mut n = 1;
+        for (column, _) in texts.iter().filter(|(_, v)| v.is_some()) {
+            n += 1;
+            sql.push_str(&format!(" and {column} = ${n}"));
+        }
+        for (condition, _) in times.iter().filter(|(_, v)| v.is_some()) {
+            n += 1;
+            sql.push_str(&format!(" and {condition} ${n}"));
+        }
+        if f.before_id.is_some() {
+            n += 1;
+            sql.push_str(&format!(" and id < ${n}"));
+        }
+        sql.push_str(&format!(" order by id desc limit ${}", n + 1));
         Ok(dispatch!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(tenant_id).bind(&f.status).bind(&f.customer_id).bind(&f.invoice_id).bind(&f.decline_code)
-                .bind(&f.campaign_id).bind(f.opened_since).bind(f.opened_until).bind(&f.before_id).bind(f.limit)
-                .fetch_all(pool).await
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id);
+            for v in texts.iter().filter_map(|(_, v)| v.as_deref()) {
+                q = q.bind(v);
+            }
+            for t in times.iter().filter_map(|(_, t)| *t) {
+                q = q.bind(t);
+            }
+            if let Some(id) = &f.before_id {
+                q = q.bind(id);
+            }
+            q.bind(f.limit).fetch_all(pool).await
         })?)
+    }
+
+    /// How many cases the customer has had with the tenant (a repeat offender has had one).
+    pub async fn customer_case_count(&self, tenant_id: &str, customer_id: &str) -> Result<i64> {
+        let (n,): (i64,) = dispatch!(&self.db, pool => {
+            sqlx::query_as("select count(*) from cases where tenant_id = $1 and customer_id = $2")
+                .persistent(false).bind(tenant_id).bind(customer_id).fetch_one(pool).await
+        })?;
+        Ok(n)
     }
 }
 

@@ -175,33 +175,36 @@ macro_rules! touch_cap {
                 }
                 q.fetch_one(&mut *$tx).await?;
             }
-            // Per customer (of the batch's tenants): the touches in the window, and which of these
-            // messages exist already (a re-run is not capped again).
+            // Per customer: the touches in the window, and which of these messages exist already (a
+            // re-run is not capped again). One correlated count per customer, so each is a lookup of
+            // `messages_customer_sent` by tenant and customer whatever the table's statistics say (a
+            // filter over an `in` list let a planner with stale statistics scan the tenant's whole
+            // window instead).
             let since = capped.iter().filter_map(|m| m.cap).map(|c| c.since).min().expect("capped");
+            let mut pairs: Vec<(&str, &str)> =
+                capped.iter().map(|m| (m.tenant_id.as_str(), m.customer_id.as_str())).collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            let n = capped.len();
             // Touches: messages sent in the window, and those being sent or to be retried (they will
             // most likely arrive).
-            let n = capped.len();
-            let mut tenants: Vec<&str> = capped.iter().map(|m| m.tenant_id.as_str()).collect();
-            tenants.sort_unstable();
-            tenants.dedup();
-            let t = tenants.len();
             let sql = format!(
-                "select tenant_id || '/' || customer_id, count(*) from messages
-                  where tenant_id in ({}) and customer_id in ({})
-                    and (sent_at >= $1 or (status in ('sending', 'retry', 'unknown') and created_at >= $1))
-                  group by tenant_id, customer_id
+                "select v.column1 || '/' || v.column2,
+                        (select count(*) from messages m
+                          where m.tenant_id = v.column1 and m.customer_id = v.column2
+                            and (m.sent_at >= $1 or (m.status in ('sending', 'retry', 'unknown') and m.created_at >= $1)))
+                   from (values {}) v
                  union all
                  select '=' || id, 0 from messages where id in ({})",
-                $crate::store::cases::placeholders(2, t),
-                $crate::store::cases::placeholders(2 + t, n),
-                $crate::store::cases::placeholders(2 + t + n, n)
+                (0..pairs.len())
+                    .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                $crate::store::cases::placeholders(2 + 2 * pairs.len(), n)
             );
             let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(since);
-            for tenant in &tenants {
-                q = q.bind(*tenant);
-            }
-            for m in &capped {
-                q = q.bind(&m.customer_id);
+            for (tenant, customer) in &pairs {
+                q = q.bind(*tenant).bind(*customer);
             }
             for m in &capped {
                 q = q.bind(&m.id);
@@ -352,25 +355,39 @@ impl Store {
         if customers.is_empty() && addresses.is_empty() {
             return Ok(Recipients::default());
         }
-        // `$3…`: the customers, then the addresses; an empty list is spelled `in (null)`.
-        let list = |from: usize, n: usize| {
-            if n == 0 {
-                "null".to_string()
-            } else {
-                placeholders(from, n)
-            }
+        // `$1` the tenant, then (with customers) `$2` the window's start and the customers, then the
+        // addresses. One correlated count per customer, so each is a lookup of
+        // `messages_customer_sent` whatever the table's statistics say.
+        let mut parts = Vec::new();
+        let addresses_from = if customers.is_empty() {
+            2
+        } else {
+            3 + customers.len()
         };
-        let sql = format!(
-            "select 'sent', customer_id, count(*) from messages
-              where tenant_id = $1 and customer_id in ({}) and sent_at >= $2 group by customer_id
-             union all
-             select distinct 'refused', to_address, 0 from messages
-              where tenant_id = $1 and to_address in ({}) and status = 'failed'",
-            list(3, customers.len()),
-            list(3 + customers.len(), addresses.len())
-        );
+        if !customers.is_empty() {
+            parts.push(format!(
+                "select 'sent', v.column1, (select count(*) from messages m
+                   where m.tenant_id = $1 and m.customer_id = v.column1 and m.sent_at >= $2)
+                  from (values {}) v",
+                (3..3 + customers.len())
+                    .map(|i| format!("(${i})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !addresses.is_empty() {
+            parts.push(format!(
+                "select distinct 'refused', to_address, cast(0 as bigint) from messages
+                  where tenant_id = $1 and to_address in ({}) and status = 'failed'",
+                placeholders(addresses_from, addresses.len())
+            ));
+        }
+        let sql = parts.join(" union all ");
         let rows: Vec<(String, String, i64)> = dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id).bind(since);
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false).bind(tenant_id);
+            if !customers.is_empty() {
+                q = q.bind(since);
+            }
             for v in customers.iter().chain(addresses) {
                 q = q.bind(v);
             }

@@ -714,3 +714,41 @@ both!(
         s.app.stop().await;
     }
 );
+
+both!(
+    a_deleted_subscription_churns_its_case_however_many_newer_cases_the_tenant_has,
+    |b| async move {
+        let Some(s) = setup(b).await else { return };
+        let now = s.now().await;
+        // The subscription's case is the oldest of more than a page (100) of open cases.
+        let invoices: Vec<String> = (0..105).map(|i| format!("in_many_{i:03}")).collect();
+        for (i, inv) in invoices.iter().enumerate() {
+            add_invoice(&s, inv);
+            s.send(payment_failed(&format!("evt_many_{i:03}"), inv, now))
+                .await;
+        }
+        let first = dunning::simulate::events::Invoice {
+            id: &invoices[0],
+            customer: CUSTOMER,
+            subscription: "sub_in_many_000",
+            amount_due: 4900,
+            currency: "usd",
+        };
+        s.send(dunning::simulate::events::subscription_deleted(
+            "evt_many_deleted",
+            &first,
+            now,
+        ))
+        .await;
+        let case = s.case(&invoices[0]).await;
+        assert_eq!(case["status"], "churned", "{case}");
+        // Only that subscription's case closed.
+        assert_eq!(s.case(&invoices[104]).await["status"], "open");
+        let (_, by_sub) = s
+            .app
+            .get("/v1/cases?subscription_id=sub_in_many_000", &s.key)
+            .await;
+        assert_eq!(by_sub["data"].as_array().unwrap().len(), 1, "{by_sub}");
+        assert_eq!(by_sub["data"][0]["invoice_id"], "in_many_000");
+    }
+);
