@@ -40,6 +40,15 @@ pub(super) fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `($from, $from+1), ($from+2, $from+3), …`: `rows` rows of `width` binds each, for a `(values …)`
+/// list (its columns are `column1`, `column2`, … on either backend).
+pub(super) fn value_rows(from: usize, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(from + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
     pub id: String,

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::case_writes::{ROWS_PER_STATEMENT, WIDE_ROWS_PER_STATEMENT};
-use super::cases::placeholders;
+use super::cases::{placeholders, value_rows};
 use super::{Result, Store, dispatch};
 
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ macro_rules! touch_cap {
                 // In one statement and a fixed order, so two batches never wait on each other.
                 let sql = format!(
                     "select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (values {}) as l(k)",
-                    (1..=customers.len()).map(|n| format!("(${n})")).collect::<Vec<_>>().join(", ")
+                    $crate::store::cases::value_rows(1, customers.len(), 1)
                 );
                 let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).persistent(false);
                 for k in &customers {
@@ -196,10 +196,7 @@ macro_rules! touch_cap {
                    from (values {}) v
                  union all
                  select '=' || id, 0 from messages where id in ({})",
-                (0..pairs.len())
-                    .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                $crate::store::cases::value_rows(2, pairs.len(), 2),
                 $crate::store::cases::placeholders(2 + 2 * pairs.len(), n)
             );
             let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(since);
@@ -369,10 +366,7 @@ impl Store {
                 "select 'sent', v.column1, (select count(*) from messages m
                    where m.tenant_id = $1 and m.customer_id = v.column1 and m.sent_at >= $2)
                   from (values {}) v",
-                (3..3 + customers.len())
-                    .map(|i| format!("(${i})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                value_rows(3, customers.len(), 1)
             ));
         }
         if !addresses.is_empty() {
