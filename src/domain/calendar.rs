@@ -2,7 +2,8 @@
 //! Pure helpers for the retry policy and the case's step times.
 
 use chrono::{
-    DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
+    DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike,
+    Utc, Weekday,
 };
 use chrono_tz::Tz;
 
@@ -51,6 +52,40 @@ pub fn step_time(
     let local =
         start + Days::new(u64::from(offset.days)) + Duration::hours(i64::from(offset.hours));
     local_to_utc(tz, local) + paused
+}
+
+/// A customer's daytime for messages: from 08:00 until 20:00 local time.
+pub const QUIET_UNTIL: u32 = 8;
+pub const QUIET_FROM: u32 = 20;
+/// The local hour a message kept out of the night goes at.
+const SEND_AT: u32 = 9;
+
+/// Whether `at` is in the customer's daytime in `tz`.
+pub fn is_daytime(at: DateTime<Utc>, tz: Tz) -> bool {
+    (QUIET_UNTIL..QUIET_FROM).contains(&at.with_timezone(&tz).hour())
+}
+
+/// The next `SEND_AT` o'clock in `tz`: tomorrow's if `at` is in the evening, else today's.
+pub fn next_daytime(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let local = at.with_timezone(&tz);
+    let day = if local.hour() >= QUIET_FROM {
+        local.date_naive() + Days::new(1)
+    } else {
+        local.date_naive()
+    };
+    local_to_utc(
+        tz,
+        day.and_time(NaiveTime::from_hms_opt(SEND_AT, 0, 0).expect("valid")),
+    )
+}
+
+/// When a message planned for `at` goes: `at` in the daytime, else the next morning's send hour.
+pub fn in_daytime(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    if is_daytime(at, tz) {
+        at
+    } else {
+        next_daytime(at, tz)
+    }
 }
 
 pub fn is_weekend(d: NaiveDate) -> bool {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-use super::calendar::{resolve_zone, step_time};
+use super::calendar::{in_daytime, resolve_zone, step_time};
 use super::campaign::{Campaign, EndAction, Offset, StepAction};
 use super::case::{Case, Out};
 use super::case_facts::end;
@@ -219,10 +219,13 @@ fn reconcile_steps(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
         .enumerate()
         .filter(|(_, s)| s.action != StepAction::Retry)
         .map(|(i, s)| {
-            (
-                Timer::Step(i),
-                step_time(first, tz, campaign.grace_period_hours, s.offset, held(c)),
-            )
+            let at = step_time(first, tz, campaign.grace_period_hours, s.offset, held(c));
+            // A message is planned for the customer's daytime, not for the hour of the failure.
+            let at = match s.action {
+                StepAction::Email { .. } | StepAction::Sms => in_daytime(at, tz),
+                _ => at,
+            };
+            (Timer::Step(i), at)
         })
         .collect();
     wanted.push((Timer::End, deadline(c, campaign, tz)));

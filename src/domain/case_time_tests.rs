@@ -1,6 +1,6 @@
 //! Scenario tests of time: pauses, promises to pay, and the campaign's end timer.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 
 use super::tests::{count, ev, failed, new_case, op, retries, run, t0};
 use super::*;
@@ -352,4 +352,44 @@ fn an_event_at_the_very_end_does_not_swallow_the_end_timer() {
         count(&cmds, |c| matches!(c, Command::ExecuteEndAction { .. })),
         1
     );
+}
+
+#[test]
+fn emails_are_planned_for_the_customers_daytime_not_the_hour_of_the_failure() {
+    let emails = |cmds: &[Command]| -> Vec<(u8, DateTime<Utc>)> {
+        cmds.iter()
+            .filter_map(|c| match c {
+                Command::ScheduleEmail { level, at, .. } => Some((*level, *at)),
+                _ => None,
+            })
+            .collect()
+    };
+    // 23:30 in Paris (22:30 UTC): every email moves to 09:00 Paris (08:00 UTC) the next morning.
+    let night = Utc.with_ymd_and_hms(2026, 3, 2, 22, 30, 0).unwrap();
+    let (_, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", night, "do_not_honor", 1)],
+    );
+    let planned = emails(&cmds);
+    assert_eq!(planned.len(), 4, "{planned:?}");
+    for (level, at) in &planned {
+        let local = at.with_timezone(&chrono_tz::Europe::Paris);
+        assert_eq!(
+            (local.hour(), local.minute()),
+            (9, 0),
+            "email {level} at {local}"
+        );
+    }
+    assert_eq!(
+        planned[0].1,
+        Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0).unwrap()
+    );
+    // 11:00 in Paris is daytime: the emails keep the hour of the failure.
+    let (_, cmds) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", t0(), "do_not_honor", 1)],
+    );
+    let planned = emails(&cmds);
+    assert_eq!(planned[0].1, t0());
+    assert_eq!(planned[1].1, t0() + Duration::days(5));
 }

@@ -2,10 +2,10 @@
 //! open, invoice unpaid, customer's daytime, weekly touch cap) and renders it; the batch records it
 //! in the outbox, then it goes to the transport. The outbox makes the step send at most once.
 
-use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::app::AppState;
-use crate::domain::calendar::{local_to_utc, resolve_zone};
+use crate::domain::calendar::{is_daytime, next_daytime, resolve_zone};
 use crate::domain::case::{Case, CaseEvent, EventKind, Notice, Status};
 use crate::email::transport::{Envelope, SendError};
 use crate::email::{self, Context, Message};
@@ -19,10 +19,6 @@ use crate::tenants::{Branding, Support};
 
 use super::campaign_version;
 
-/// No message before 08:00 or from 20:00, customer's local time; postponed to 09:00.
-pub(super) const QUIET_FROM: u32 = 20;
-pub(super) const QUIET_UNTIL: u32 = 8;
-const SEND_AT: u32 = 9;
 /// Messages to one customer in 7 days, across all their cases.
 pub(super) const WEEKLY_TOUCH_CAP: i64 = 3;
 
@@ -40,21 +36,6 @@ pub(super) fn note(w: &WorkRow, at: DateTime<Utc>, detail: String) -> Option<Cas
             detail,
         },
     })
-}
-
-/// The next `SEND_AT` o'clock in `tz` strictly after `now`'s local date if `now` is in the evening,
-/// else today.
-pub(super) fn next_daytime(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {
-    let local = now.with_timezone(&tz);
-    let day = if local.hour() >= QUIET_FROM {
-        local.date_naive() + Duration::days(1)
-    } else {
-        local.date_naive()
-    };
-    local_to_utc(
-        tz,
-        day.and_time(NaiveTime::from_hms_opt(SEND_AT, 0, 0).expect("valid")),
-    )
 }
 
 /// A step over the weekly cap comes back tomorrow morning, the customer's time.
@@ -176,8 +157,9 @@ pub(super) async fn email(
             .as_deref()
             .or(Some(tenant.time_zone.as_str())),
     );
-    let hour = now.with_timezone(&tz).hour();
-    if reminder && !(QUIET_UNTIL..QUIET_FROM).contains(&hour) {
+    // Steps are planned in the daytime; one can still come due at night (overdue after a hold, a
+    // zone learnt since, or the tenant's zone standing in for an unknown one).
+    if reminder && !is_daytime(now, tz) {
         let at = next_daytime(now, tz);
         return Ok(Decided::End((
             None,

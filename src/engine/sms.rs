@@ -2,13 +2,14 @@
 //! the customer's daytime, the weekly touch cap, the invoice still unpaid), then a short text with the
 //! card-update link, recorded in the outbox before the API sees it, so it is sent at most once.
 
-use chrono::{Duration, Timelike};
+use chrono::Duration;
 use serde_json::Value;
 
-use super::messaging::{QUIET_FROM, QUIET_UNTIL, StepEnd, WEEKLY_TOUCH_CAP, next_daytime, note};
+use super::messaging::{StepEnd, WEEKLY_TOUCH_CAP, note};
 use super::transient;
 use crate::app::AppState;
 use crate::domain::calendar::resolve_zone;
+use crate::domain::calendar::{is_daytime, next_daytime};
 use crate::domain::case::Case;
 use crate::jobs::process_event::ProcessError;
 use crate::sms::{self, SmsOutcome};
@@ -81,7 +82,7 @@ pub(super) async fn sms(
             .as_deref()
             .or(Some(tenant.time_zone.as_str())),
     );
-    if !(QUIET_UNTIL..QUIET_FROM).contains(&now.with_timezone(&tz).hour()) {
+    if !is_daytime(now, tz) {
         let at = next_daytime(now, tz);
         return Ok((None, format!("postponed to {at}: quiet hours"), Some(at)));
     }

@@ -339,6 +339,56 @@ fn update_cases_sql(n: usize, postgres: bool) -> String {
     )
 }
 
+/// The case updates of a batch, one per case: several runs of one batch on the same case chain
+/// (each save expects the version the one before it wrote), and the chain is written as one update of
+/// its last state, checked against the version its first save expected. Writing each link would not
+/// work: the links' version checks all see the row as it was before the statement, so only the first
+/// could match.
+struct Chains<'a> {
+    /// Per case: the version its chain expects, and its last save.
+    updates: Vec<(i64, &'a CaseSave)>,
+    /// Per case: the versions its chain's saves write, the last one last.
+    links: HashMap<&'a str, Vec<i64>>,
+}
+
+impl<'a> Chains<'a> {
+    fn of(items: &'a [WorkCommit]) -> Self {
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        let mut chains = Chains {
+            updates: Vec::new(),
+            links: HashMap::new(),
+        };
+        for save in items.iter().filter_map(|i| i.save.as_ref()) {
+            let Some(expected) = save.expected_version else {
+                continue;
+            };
+            let id = save.row.id.as_str();
+            match at.get(id) {
+                Some(&i) if chains.updates[i].1.row.version == expected => {
+                    chains.updates[i].1 = save
+                }
+                // Not a link of the chain (a version no write of this batch leaves): not written.
+                Some(_) => continue,
+                None => {
+                    at.insert(id, chains.updates.len());
+                    chains.updates.push((expected, save));
+                }
+            }
+            chains.links.entry(id).or_default().push(save.row.version);
+        }
+        chains
+    }
+
+    /// Whether `save` was written: it is a link of its case's chain, and the chain's update matched.
+    fn written(&self, save: &CaseSave, updated: &HashSet<(String, i64)>) -> bool {
+        self.links.get(save.row.id.as_str()).is_some_and(|v| {
+            v.contains(&save.row.version)
+                && v.last()
+                    .is_some_and(|&last| updated.contains(&(save.row.id.clone(), last)))
+        })
+    }
+}
+
 impl Store {
     /// Saves a case (insert when `expected_version` is `None`) with its timeline entries and work
     /// changes in one transaction. Returns `false`, changing nothing, when the stored version moved
@@ -366,28 +416,23 @@ impl Store {
         messages: &[MessageFinish],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>> {
-        let updates: Vec<&CaseSave> = items
-            .iter()
-            .filter_map(|i| i.save.as_ref())
-            .filter(|s| s.expected_version.is_some())
-            .collect();
+        let chains = Chains::of(items);
+        let updates = &chains.updates;
         let sql: Vec<String> = updates
             .chunks(WIDE_ROWS_PER_STATEMENT)
             .map(|chunk| update_cases_sql(chunk.len(), matches!(self.db, super::Db::Postgres(_))))
             .collect();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            // Updates (the usual case) in one statement per chunk; a case that two items of the batch
-            // both change is written by the first only (the second's version check fails), and the
-            // caller re-applies the second alone.
-            let mut updated: Vec<(String, i64)> = Vec::new();
+            // Updates (the usual case) in one statement per chunk, one row per case.
+            let mut updated: HashSet<(String, i64)> = HashSet::new();
             for (chunk, sql) in updates.chunks(WIDE_ROWS_PER_STATEMENT).zip(&sql) {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
                     .persistent(false)
                     .bind(now);
-                for save in chunk {
+                for (expected, save) in chunk {
                     let row = &save.row;
-                    q = q.bind(&row.id).bind(save.expected_version).bind(&row.customer_email)
+                    q = q.bind(&row.id).bind(expected).bind(&row.customer_email)
                         .bind(&row.customer_name).bind(&row.subscription_id).bind(row.amount_due)
                         .bind(&row.currency).bind(&row.decline_code).bind(&row.status).bind(&row.sub_state)
                         .bind(&row.recovered_by).bind(row.opened_at).bind(row.closed_at).bind(&row.state)
@@ -401,7 +446,7 @@ impl Store {
             for item in items {
                 let ok = match &item.save {
                     Some(save) if save.expected_version.is_none() => write_case_row!(tx, save, now),
-                    Some(save) => updated.contains(&(save.row.id.clone(), save.row.version)),
+                    Some(save) => chains.written(save, &updated),
                     None => true,
                 };
                 if ok {
@@ -533,5 +578,39 @@ mod tests {
         let ids: Vec<_> = ups.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["x", "z"]);
         assert_eq!(cancels, ["y"]);
+    }
+    fn commit(expected: i64, version: i64) -> WorkCommit {
+        let mut s = save(Vec::new());
+        s.expected_version = Some(expected);
+        s.row.version = version;
+        WorkCommit {
+            save: Some(s),
+            finish: WorkFinish {
+                id: format!("w{version}"),
+                result: "done".into(),
+                retry_at: None,
+                charged: None,
+            },
+        }
+    }
+
+    #[test]
+    fn saves_of_one_case_in_a_batch_are_one_update_of_the_last_state() {
+        // Two runs chained on one case (0 -> 1 -> 2), and a save that is not a link of the chain.
+        let items = [commit(0, 1), commit(1, 2), commit(7, 8)];
+        let chains = Chains::of(&items);
+        assert_eq!(chains.updates.len(), 1);
+        let (expected, last) = chains.updates[0];
+        assert_eq!((expected, last.row.version), (0, 2));
+        let saves: Vec<&CaseSave> = items.iter().filter_map(|i| i.save.as_ref()).collect();
+        let matched: HashSet<(String, i64)> = [("case".to_string(), 2)].into();
+        let written: Vec<bool> = saves.iter().map(|s| chains.written(s, &matched)).collect();
+        assert_eq!(written, [true, true, false]);
+        // The chain's update lost its version check: none of its saves is written.
+        let written: Vec<bool> = saves
+            .iter()
+            .map(|s| chains.written(s, &HashSet::new()))
+            .collect();
+        assert_eq!(written, [false, false, false]);
     }
 }
