@@ -195,6 +195,20 @@ impl Out {
     }
 }
 
+/// The timeline entry of an event that is nothing more (how a message to the customer went): it
+/// adds no fact to the case, so the engine writes it without loading or saving the case. `apply`
+/// records such an event the same way.
+pub fn timeline_only(event: &CaseEvent, now: DateTime<Utc>) -> Option<TimelineEntry> {
+    match &event.kind {
+        EventKind::Message { step_id, detail } => Some(TimelineEntry {
+            at: now,
+            kind: TimelineKind::Message,
+            detail: format!("{step_id}: {detail}"),
+        }),
+        _ => None,
+    }
+}
+
 /// The state machine. A duplicate event id returns the case unchanged and no commands.
 pub fn apply(
     case: &Case,

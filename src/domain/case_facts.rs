@@ -102,8 +102,9 @@ pub(super) fn record(c: &mut Case, e: &CaseEvent, campaign: &Campaign, out: &mut
         EventKind::TimerFired { timer } => super::case_plan::timer_fired(c, *timer, campaign, out),
         EventKind::Operator { who, action } => super::case_plan::operator(c, who, *action, at, out),
         EventKind::PromiseToPay { until } => super::case_plan::promise(c, *until, out),
-        EventKind::Message { step_id, detail } => {
-            out.note(TimelineKind::Message, format!("{step_id}: {detail}"))
+        EventKind::Message { .. } => {
+            out.commands
+                .extend(super::case::timeline_only(e, out.now).map(Command::Record));
         }
     }
 }

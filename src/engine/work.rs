@@ -504,6 +504,16 @@ async fn plan_commit(
     let mut items = Vec::with_capacity(effects.len());
     for eff in effects {
         let finish = eff.finish();
+        let note = eff.event.as_ref().and_then(|e| case::timeline_only(e, now));
+        if let Some(entry) = note.filter(|_| read.cases.contains_key(&eff.work.case_id)) {
+            let note = Some((eff.work.case_id.clone(), persist::timeline_row(&entry)));
+            items.push(WorkCommit {
+                save: None,
+                note,
+                finish,
+            });
+            continue;
+        }
         let save = match (&eff.event, current.get(&eff.work.case_id)) {
             (Some(event), Some((row, case))) => {
                 let campaign = campaign_version(state, &eff.tenant_id, &case.campaign).await?;
@@ -535,7 +545,11 @@ async fn plan_commit(
             }
             _ => None,
         };
-        items.push(WorkCommit { save, finish });
+        items.push(WorkCommit {
+            save,
+            note: None,
+            finish,
+        });
     }
     Ok(items)
 }

@@ -50,10 +50,13 @@ pub struct CaseSave {
     pub work: Vec<WorkChange>,
 }
 
-/// One run's outcome in a batch commit: its case write, if any, and how its row ends.
+/// One run's outcome in a batch commit: its case write, if any, a line for its case's timeline that
+/// changes nothing else (how a message went), and how its row ends.
 #[derive(Debug, Clone)]
 pub struct WorkCommit {
     pub save: Option<CaseSave>,
+    /// `(case id, entry)`: written with the batch, needing no version check.
+    pub note: Option<(String, TimelineRow)>,
     pub finish: WorkFinish,
 }
 
@@ -167,15 +170,21 @@ macro_rules! write_case_row {
     }};
 }
 
-/// Writes the timeline entries and the net work changes of saves whose case rows were written.
+/// The timeline entries of saves, by case id, in order.
+fn timeline_of<'a>(saves: &[&'a CaseSave]) -> Vec<(&'a str, &'a TimelineRow)> {
+    saves
+        .iter()
+        .flat_map(|s| s.timeline.iter().map(|t| (s.row.id.as_str(), t)))
+        .collect()
+}
+
+/// Writes timeline entries (by case id) and the net work changes of saves whose case rows were
+/// written.
 macro_rules! write_case_details {
-    ($tx:expr, $saves:expr, $now:expr) => {{
+    ($tx:expr, $saves:expr, $timeline:expr, $now:expr) => {{
         let saves: &[&CaseSave] = $saves;
+        let timeline: &[(&str, &TimelineRow)] = $timeline;
         let now: DateTime<Utc> = $now;
-        let timeline: Vec<(&str, &TimelineRow)> = saves
-            .iter()
-            .flat_map(|s| s.timeline.iter().map(|t| (s.row.id.as_str(), t)))
-            .collect();
         for chunk in timeline.chunks(ROWS_PER_STATEMENT) {
             let values = (0..chunk.len())
                 .map(|i| format!("(${}, ${}, ${}, ${}, $1)", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
@@ -400,7 +409,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            write_case_details!(tx, &[save], now);
+            write_case_details!(tx, &[save], &timeline_of(&[save]), now);
             tx.commit().await?;
             Ok(true)
         })
@@ -442,6 +451,7 @@ impl Store {
             }
             let mut written = Vec::with_capacity(items.len());
             let mut saves = Vec::new();
+            let mut timeline: Vec<(&str, &TimelineRow)> = Vec::new();
             let mut finishes = Vec::new();
             for item in items {
                 let ok = match &item.save {
@@ -450,12 +460,16 @@ impl Store {
                     None => true,
                 };
                 if ok {
-                    saves.extend(item.save.as_ref());
+                    if let Some(save) = &item.save {
+                        saves.push(save);
+                        timeline.extend(save.timeline.iter().map(|t| (save.row.id.as_str(), t)));
+                    }
+                    timeline.extend(item.note.iter().map(|(case_id, t)| (case_id.as_str(), t)));
                     finishes.push(&item.finish);
                 }
                 written.push(ok);
             }
-            write_case_details!(tx, &saves, now);
+            write_case_details!(tx, &saves, &timeline, now);
             finish_rows!(tx, &finishes, now);
             finish_message_rows!(tx, messages, now);
             tx.commit().await?;
@@ -585,6 +599,7 @@ mod tests {
         s.row.version = version;
         WorkCommit {
             save: Some(s),
+            note: None,
             finish: WorkFinish {
                 id: format!("w{version}"),
                 result: "done".into(),
