@@ -97,8 +97,9 @@ pub(super) fn transition(
     {
         retry_now(c, who, campaign, tz, out);
     }
-    reconcile_steps(c, campaign, tz, out);
+    // Retries first: a message planned at the time of a retry waits for its answer.
     plan_next_retry(c, campaign, tz, new_decline, out);
+    reconcile_steps(c, campaign, tz, out);
     card_updated_notice(c, e, out);
 }
 
@@ -222,7 +223,7 @@ fn reconcile_steps(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
             let at = step_time(first, tz, campaign.grace_period_hours, s.offset, held(c));
             // A message is planned for the customer's daytime, not for the hour of the failure.
             let at = match s.action {
-                StepAction::Email { .. } | StepAction::Sms => in_daytime(at, tz),
+                StepAction::Email { .. } | StepAction::Sms => after_retries(c, in_daytime(at, tz)),
                 _ => at,
             };
             (Timer::Step(i), at)
@@ -268,6 +269,22 @@ fn reconcile_steps(c: &mut Case, campaign: &Campaign, tz: Tz, out: &mut Out) {
         set_step(c, id.clone(), timer, at, StepState::Pending);
         out.commands.push(schedule_command(campaign, timer, id, at));
     }
+}
+
+/// How long a message waits after a retry planned at (or just before) its time.
+const MESSAGE_AFTER_RETRY: Duration = Duration::hours(1);
+
+/// A message due when a retry is (or was) planned goes an hour after it: a reminder must not cross
+/// the charge, reaching the customer as their card is charged or just after it was paid. Executed
+/// attempts count too, so the time stays put once the retry has run.
+fn after_retries(c: &Case, at: DateTime<Utc>) -> DateTime<Utc> {
+    c.attempts
+        .iter()
+        .filter(|a| !matches!(a.state, AttemptState::Canceled | AttemptState::NotAttempted))
+        .map(|a| a.at)
+        .filter(|&r| r <= at && at < r + MESSAGE_AFTER_RETRY)
+        .max()
+        .map_or(at, |r| r + MESSAGE_AFTER_RETRY)
 }
 
 fn channel(campaign: &Campaign, t: Timer) -> Option<&'static str> {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 
-use super::tests::{count, ev, failed, new_case, op, retries, run, t0};
+use super::tests::{count, ev, failed, new_case, op, outcome, retries, run, t0};
 use super::*;
 use crate::domain::campaign::EndAction;
 
@@ -392,4 +392,43 @@ fn emails_are_planned_for_the_customers_daytime_not_the_hour_of_the_failure() {
     let planned = emails(&cmds);
     assert_eq!(planned[0].1, t0());
     assert_eq!(planned[1].1, t0() + Duration::days(5));
+}
+
+#[test]
+fn a_message_due_with_a_retry_waits_an_hour_for_its_answer() {
+    // Wednesday 4 March 2026, 03:00 in Paris: the first email goes at 09:00; the second is due on
+    // day 5 (Monday 9 March), 09:00, when the retry moved off day 3 (a Saturday) also runs.
+    let at = Utc.with_ymd_and_hms(2026, 3, 4, 2, 0, 0).unwrap();
+    let (c, first) = run(
+        new_case(Mode::Manage),
+        &[failed("evt_1", at, "do_not_honor", 1)],
+    );
+    let r1 = retries(&first)[0].clone();
+    let (_, cmds) = run(
+        c,
+        &[outcome(
+            &r1.0,
+            r1.1,
+            AttemptResult::Declined {
+                decline: super::tests::declined("do_not_honor"),
+            },
+        )],
+    );
+    let r2 = retries(&cmds)[0].clone();
+    // The latest plan of the email: the second apply moves it.
+    let email2 = first
+        .iter()
+        .chain(&cmds)
+        .filter_map(|c| match c {
+            Command::ScheduleEmail { level: 2, at, .. } => Some(*at),
+            _ => None,
+        })
+        .last()
+        .unwrap();
+    assert_eq!(
+        r2.1,
+        Utc.with_ymd_and_hms(2026, 3, 9, 8, 0, 0).unwrap(),
+        "the second retry runs Monday 09:00 Paris"
+    );
+    assert_eq!(email2, r2.1 + Duration::hours(1), "{cmds:#?}");
 }
