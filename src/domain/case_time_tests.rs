@@ -419,11 +419,11 @@ fn a_message_due_with_a_retry_waits_an_hour_for_its_answer() {
     let email2 = first
         .iter()
         .chain(&cmds)
-        .filter_map(|c| match c {
+        .rev()
+        .find_map(|c| match c {
             Command::ScheduleEmail { level: 2, at, .. } => Some(*at),
             _ => None,
         })
-        .last()
         .unwrap();
     assert_eq!(
         r2.1,
