@@ -69,6 +69,7 @@ impl Application {
         mut settings: Settings,
         engine: Arc<dyn EventSink>,
     ) -> anyhow::Result<Self> {
+        crate::tune_allocator();
         // SQLite has one writer: a single connection queues work in the pool instead of in SQLite's
         // busy-wait, whose sleeps would dominate tail latency.
         let connections = if settings.is_postgres() {
