@@ -296,56 +296,113 @@ macro_rules! finish_rows {
     }};
 }
 
-/// Versioned update of `n` cases in one statement, returning `(id, version)` of those written. Binds:
-/// `$1` = now, then per case its id, expected version and the 13 columns below. The `update … from
-/// (values …)` form is the same on both backends (VALUES columns are `column1…` on both); only
-/// PostgreSQL needs the value types spelled out, and SQLite's `cast` would mangle timestamps.
-fn update_cases_sql(n: usize, postgres: bool) -> String {
-    const TYPES: [&str; 15] = [
-        "text",
-        "bigint",
-        "text",
-        "text",
-        "text",
-        "bigint",
-        "text",
-        "text",
-        "text",
-        "text",
-        "text",
-        "timestamptz",
-        "timestamptz",
-        "text",
-        "bigint",
-    ];
-    let values = (0..n)
-        .map(|i| {
-            let cols = TYPES
-                .iter()
-                .enumerate()
-                .map(|(k, ty)| {
-                    let n = 15 * i + k + 2;
-                    if postgres {
-                        format!("${n}::{ty}")
-                    } else {
-                        format!("${n}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({cols})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "update cases set customer_email = v.column3, customer_name = v.column4, subscription_id = v.column5,
-            amount_due = v.column6, currency = v.column7, decline_code = v.column8, status = v.column9,
-            sub_state = v.column10, recovered_by = v.column11, opened_at = v.column12, closed_at = v.column13,
-            state = v.column14, version = v.column15, updated_at = $1
-         from (values {values}) as v
-         where cases.id = v.column1 and cases.version = v.column2
-         returning cases.id, cases.version"
-    )
+/// Versioned update of cases in one statement, returning `(id, version)` of those written: per
+/// case its id, the version it must be at, and the 13 columns a save changes.
+trait UpdateCases {
+    fn update_cases(
+        &mut self,
+        chunk: &[(i64, &CaseSave)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+}
+
+/// The columns a save sets, `v` being the row of new values.
+const CASE_SETS: &str = "customer_email = v.customer_email, customer_name = v.customer_name,
+    subscription_id = v.subscription_id, amount_due = v.amount_due, currency = v.currency,
+    decline_code = v.decline_code, status = v.status, sub_state = v.sub_state,
+    recovered_by = v.recovered_by, opened_at = v.opened_at, closed_at = v.closed_at, state = v.state,
+    version = v.version";
+
+impl UpdateCases for sqlx::SqliteConnection {
+    /// `update … from (values …)`: SQLite has no arrays. The text varies with the number of rows,
+    /// so it is not kept prepared.
+    async fn update_cases(
+        &mut self,
+        chunk: &[(i64, &CaseSave)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "update cases set {CASE_SETS}, updated_at = $1
+             from (select column1 as id, column2 as expected, column3 as customer_email,
+                     column4 as customer_name, column5 as subscription_id, column6 as amount_due,
+                     column7 as currency, column8 as decline_code, column9 as status,
+                     column10 as sub_state, column11 as recovered_by, column12 as opened_at,
+                     column13 as closed_at, column14 as state, column15 as version
+                   from (values {})) as v
+             where cases.id = v.id and cases.version = v.expected
+             returning cases.id, cases.version",
+            super::cases::value_rows(2, chunk.len(), 15)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for (expected, save) in chunk {
+            let row = &save.row;
+            q = q
+                .bind(&row.id)
+                .bind(expected)
+                .bind(&row.customer_email)
+                .bind(&row.customer_name)
+                .bind(&row.subscription_id)
+                .bind(row.amount_due)
+                .bind(&row.currency)
+                .bind(&row.decline_code)
+                .bind(&row.status)
+                .bind(&row.sub_state)
+                .bind(&row.recovered_by)
+                .bind(row.opened_at)
+                .bind(row.closed_at)
+                .bind(&row.state)
+                .bind(row.version);
+        }
+        Ok(q.fetch_all(self).await?)
+    }
+}
+
+impl UpdateCases for sqlx::PgConnection {
+    /// The new values as one array per column: the same text for any number of rows, so it is
+    /// prepared once per connection instead of parsed and planned for every batch (with 32 cases
+    /// of 15 values, parsing and planning cost PostgreSQL a third as much as the update itself).
+    async fn update_cases(
+        &mut self,
+        chunk: &[(i64, &CaseSave)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
+        fn col<'a, T>(chunk: &[(i64, &'a CaseSave)], f: impl Fn(&'a CaseRow) -> T) -> Vec<T> {
+            chunk.iter().map(|(_, s)| f(&s.row)).collect()
+        }
+        let sql = format!(
+            "update cases set {CASE_SETS}, updated_at = $1
+             from unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                         $13::timestamptz[], $14::timestamptz[], $15::text[], $16::bigint[])
+                  as v(id, expected, customer_email, customer_name, subscription_id, amount_due,
+                       currency, decline_code, status, sub_state, recovered_by, opened_at,
+                       closed_at, state, version)
+             where cases.id = v.id and cases.version = v.expected
+             returning cases.id, cases.version"
+        );
+        let expected: Vec<i64> = chunk.iter().map(|(e, _)| *e).collect();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(col(chunk, |r| r.id.as_str()))
+            .bind(expected)
+            .bind(col(chunk, |r| r.customer_email.as_deref()))
+            .bind(col(chunk, |r| r.customer_name.as_deref()))
+            .bind(col(chunk, |r| r.subscription_id.as_deref()))
+            .bind(col(chunk, |r| r.amount_due))
+            .bind(col(chunk, |r| r.currency.as_str()))
+            .bind(col(chunk, |r| r.decline_code.as_deref()))
+            .bind(col(chunk, |r| r.status.as_str()))
+            .bind(col(chunk, |r| r.sub_state.as_deref()))
+            .bind(col(chunk, |r| r.recovered_by.as_deref()))
+            .bind(col(chunk, |r| r.opened_at))
+            .bind(col(chunk, |r| r.closed_at))
+            .bind(col(chunk, |r| r.state.as_str()))
+            .bind(col(chunk, |r| r.version))
+            .fetch_all(self)
+            .await?)
+    }
 }
 
 /// The case updates of a batch, one per case: several runs of one batch on the same case chain
@@ -427,27 +484,12 @@ impl Store {
     ) -> Result<Vec<bool>> {
         let chains = Chains::of(items);
         let updates = &chains.updates;
-        let sql: Vec<String> = updates
-            .chunks(WIDE_ROWS_PER_STATEMENT)
-            .map(|chunk| update_cases_sql(chunk.len(), matches!(self.db, super::Db::Postgres(_))))
-            .collect();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             // Updates (the usual case) in one statement per chunk, one row per case.
             let mut updated: HashSet<(String, i64)> = HashSet::new();
-            for (chunk, sql) in updates.chunks(WIDE_ROWS_PER_STATEMENT).zip(&sql) {
-                let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()))
-                    .persistent(false)
-                    .bind(now);
-                for (expected, save) in chunk {
-                    let row = &save.row;
-                    q = q.bind(&row.id).bind(expected).bind(&row.customer_email)
-                        .bind(&row.customer_name).bind(&row.subscription_id).bind(row.amount_due)
-                        .bind(&row.currency).bind(&row.decline_code).bind(&row.status).bind(&row.sub_state)
-                        .bind(&row.recovered_by).bind(row.opened_at).bind(row.closed_at).bind(&row.state)
-                        .bind(row.version);
-                }
-                updated.extend(q.fetch_all(&mut *tx).await?);
+            for chunk in updates.chunks(WIDE_ROWS_PER_STATEMENT) {
+                updated.extend((*tx).update_cases(chunk, now).await?);
             }
             let mut written = Vec::with_capacity(items.len());
             let mut saves = Vec::new();
