@@ -82,6 +82,95 @@ pub struct Recipients {
     pub templates: Vec<super::email_templates::TemplateRow>,
 }
 
+/// Inserts messages as `sending`, skipping ids already there; returns the ids inserted.
+pub(super) trait InsertMessages {
+    fn insert_messages(
+        &mut self,
+        chunk: &[&NewMessage],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+}
+
+const INSERT_MESSAGE: &str =
+    "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address,
+    locale, subject, body_text, body_html, transport, status, attempts, created_at, updated_at)";
+
+impl InsertMessages for sqlx::SqliteConnection {
+    async fn insert_messages(
+        &mut self,
+        chunk: &[&NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let values = (0..chunk.len())
+            .map(|i| format!("({}, 'sending', 1, $1, $1)", placeholders(11 * i + 2, 11)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("{INSERT_MESSAGE} values {values} on conflict (id) do nothing returning id");
+        let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for m in chunk {
+            q = q
+                .bind(&m.id)
+                .bind(&m.tenant_id)
+                .bind(&m.case_id)
+                .bind(&m.customer_id)
+                .bind(&m.kind)
+                .bind(&m.to_address)
+                .bind(&m.locale)
+                .bind(&m.subject)
+                .bind(&m.body_text)
+                .bind(&m.body_html)
+                .bind(&m.transport);
+        }
+        Ok(q.fetch_all(self)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect())
+    }
+}
+
+impl InsertMessages for sqlx::PgConnection {
+    /// One array per column: the same text for any number of rows, prepared once per connection.
+    async fn insert_messages(
+        &mut self,
+        chunk: &[&NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        fn col<'a>(
+            chunk: &[&'a NewMessage],
+            f: impl Fn(&'a NewMessage) -> &'a str,
+        ) -> Vec<&'a str> {
+            chunk.iter().map(|m| f(m)).collect()
+        }
+        let sql = format!(
+            "{INSERT_MESSAGE}
+             select *, 'sending', 1, $1::timestamptz, $1::timestamptz
+             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+             on conflict (id) do nothing returning id"
+        );
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(col(chunk, |m| &m.id))
+            .bind(col(chunk, |m| &m.tenant_id))
+            .bind(col(chunk, |m| &m.case_id))
+            .bind(col(chunk, |m| &m.customer_id))
+            .bind(col(chunk, |m| &m.kind))
+            .bind(col(chunk, |m| &m.to_address))
+            .bind(col(chunk, |m| &m.locale))
+            .bind(col(chunk, |m| &m.subject))
+            .bind(col(chunk, |m| &m.body_text))
+            .bind(col(chunk, |m| &m.body_html))
+            .bind(col(chunk, |m| &m.transport))
+            .fetch_all(self)
+            .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
 /// Records each message as being sent (multi-row insert); for a step that already has one, a
 /// `sending` message (a run that died mid-send) becomes `unknown` and a `retry` one is taken again.
 macro_rules! claim_rows {
@@ -93,27 +182,7 @@ macro_rules! claim_rows {
             all.iter().copied().filter(|m| !over.contains_key(&m.id)).collect();
         let mut inserted: HashSet<String> = HashSet::new();
         for chunk in messages.chunks(WIDE_ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let b = 11 * i + 2;
-                    let cols = (b..b + 11).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-                    format!("({cols}, 'sending', 1, $1, $1)")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address, locale, subject,
-                    body_text, body_html, transport, status, attempts, created_at, updated_at)
-                 values {values}
-                 on conflict (id) do nothing returning id"
-            );
-            let mut q = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for m in chunk {
-                q = q.bind(&m.id).bind(&m.tenant_id).bind(&m.case_id).bind(&m.customer_id).bind(&m.kind)
-                    .bind(&m.to_address).bind(&m.locale).bind(&m.subject).bind(&m.body_text)
-                    .bind(&m.body_html).bind(&m.transport);
-            }
-            inserted.extend(q.fetch_all(&mut *$tx).await?.into_iter().map(|(id,)| id));
+            inserted.extend($crate::store::messages::InsertMessages::insert_messages(&mut *$tx, chunk, now).await?);
         }
         let mut claims = Vec::with_capacity(all.len());
         for m in all {
