@@ -236,6 +236,97 @@ macro_rules! write_case_details {
     }};
 }
 
+/// Marks claimed rows (still claimed and `pending`) `done` with their results, recording the charges
+/// they sent (an earlier run's time is kept: a re-send is the same attempt).
+trait FinishRows {
+    fn finish_rows(
+        &mut self,
+        chunk: &[&WorkFinish],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl FinishRows for sqlx::SqliteConnection {
+    async fn finish_rows(&mut self, chunk: &[&WorkFinish], now: DateTime<Utc>) -> Result<()> {
+        let charged: Vec<(&str, &Charged)> = chunk
+            .iter()
+            .filter_map(|f| Some((f.id.as_str(), f.charged.as_ref()?)))
+            .collect();
+        let n = chunk.len();
+        // Binds: $1 now; (id, result) pairs; the `in` list; then (id, at) and (id, card) pairs.
+        let marks = if charged.is_empty() {
+            String::new()
+        } else {
+            let at = 3 * n + 2;
+            format!(
+                ", executed_at = coalesce(executed_at, case id {} end),
+                   card_fingerprint = coalesce(case id {} end, card_fingerprint)",
+                per_id_arms(at, charged.len()),
+                per_id_arms(at + 2 * charged.len(), charged.len())
+            )
+        };
+        let sql = format!(
+            "update case_work set state = 'done', updated_at = $1, result = case id {} end{marks}
+             where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is not null",
+            per_id_arms(2, n),
+            placeholders(2 * n + 2, n)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for f in chunk {
+            q = q.bind(&f.id).bind(&f.result);
+        }
+        for f in chunk {
+            q = q.bind(&f.id);
+        }
+        for (id, c) in &charged {
+            q = q.bind(*id).bind(c.at);
+        }
+        for (id, c) in &charged {
+            q = q.bind(*id).bind(&c.card_fingerprint);
+        }
+        q.execute(self).await?;
+        Ok(())
+    }
+}
+
+impl FinishRows for sqlx::PgConnection {
+    /// One array per column: the same text for any number of rows, prepared once per connection.
+    async fn finish_rows(&mut self, chunk: &[&WorkFinish], now: DateTime<Utc>) -> Result<()> {
+        let ids: Vec<&str> = chunk.iter().map(|f| f.id.as_str()).collect();
+        let results: Vec<&str> = chunk.iter().map(|f| f.result.as_str()).collect();
+        let at: Vec<Option<DateTime<Utc>>> = chunk
+            .iter()
+            .map(|f| f.charged.as_ref().map(|c| c.at))
+            .collect();
+        let cards: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|f| {
+                f.charged
+                    .as_ref()
+                    .and_then(|c| c.card_fingerprint.as_deref())
+            })
+            .collect();
+        let sql = format!(
+            "update case_work w set state = 'done', updated_at = $1, result = v.result,
+                executed_at = coalesce(w.executed_at, v.at),
+                card_fingerprint = coalesce(v.card, w.card_fingerprint)
+             from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) as v(id, result, at, card)
+             where w.id = v.id and (w.state || '') = 'pending' and w.claimed_at is not null"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(ids)
+            .bind(results)
+            .bind(at)
+            .bind(cards)
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Ends claimed rows (those still claimed and `pending`) as each [`WorkFinish`] says, recording the charges
 /// they sent (an earlier run's time is kept: a re-send is the same attempt).
 macro_rules! finish_rows {
@@ -245,41 +336,7 @@ macro_rules! finish_rows {
         let (done, again): (Vec<&WorkFinish>, Vec<&WorkFinish>) =
             finishes.iter().partition(|f| f.retry_at.is_none());
         for chunk in done.chunks(ROWS_PER_STATEMENT) {
-            let charged: Vec<(&str, &Charged)> =
-                chunk.iter().filter_map(|f| Some((f.id.as_str(), f.charged.as_ref()?))).collect();
-            let n = chunk.len();
-            // Binds: $1 now; (id, result) pairs; the `in` list; then (id, at) and (id, card) pairs.
-            let marks = if charged.is_empty() {
-                String::new()
-            } else {
-                let at = 3 * n + 2;
-                format!(
-                    ", executed_at = coalesce(executed_at, case id {} end),
-                       card_fingerprint = coalesce(case id {} end, card_fingerprint)",
-                    per_id_arms(at, charged.len()),
-                    per_id_arms(at + 2 * charged.len(), charged.len())
-                )
-            };
-            let sql = format!(
-                "update case_work set state = 'done', updated_at = $1, result = case id {} end{marks}
-                 where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is not null",
-                per_id_arms(2, n),
-                placeholders(2 * n + 2, n)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for f in chunk {
-                q = q.bind(&f.id).bind(&f.result);
-            }
-            for f in chunk {
-                q = q.bind(&f.id);
-            }
-            for (id, c) in &charged {
-                q = q.bind(*id).bind(c.at);
-            }
-            for (id, c) in &charged {
-                q = q.bind(*id).bind(&c.card_fingerprint);
-            }
-            q.execute(&mut *$tx).await?;
+            FinishRows::finish_rows(&mut *$tx, chunk, now).await?;
         }
         // Rare (processor trouble): one statement each.
         for f in again {
