@@ -308,14 +308,13 @@ impl FinishRows for sqlx::PgConnection {
                     .and_then(|c| c.card_fingerprint.as_deref())
             })
             .collect();
-        let sql = format!(
+        sqlx::query(
             "update case_work w set state = 'done', updated_at = $1, result = v.result,
                 executed_at = coalesce(w.executed_at, v.at),
                 card_fingerprint = coalesce(v.card, w.card_fingerprint)
              from unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) as v(id, result, at, card)
-             where w.id = v.id and (w.state || '') = 'pending' and w.claimed_at is not null"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+             where w.id = v.id and (w.state || '') = 'pending' and w.claimed_at is not null",
+        )
             .bind(now)
             .bind(ids)
             .bind(results)
