@@ -178,6 +178,171 @@ fn timeline_of<'a>(saves: &[&'a CaseSave]) -> Vec<(&'a str, &'a TimelineRow)> {
         .collect()
 }
 
+/// The statements of a save's details, per backend.
+trait WriteDetails {
+    fn insert_timeline(
+        &mut self,
+        chunk: &[(&str, &TimelineRow)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Inserts work rows, or moves those not started (a canceled one is revived).
+    fn upsert_work(
+        &mut self,
+        chunk: &[Upsert<'_>],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Cancels work rows not started.
+    fn cancel_work(
+        &mut self,
+        ids: &[&str],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+const INSERT_WORK: &str =
+    "insert into case_work (id, tenant_id, case_id, kind, due_at, state, detail,
+    card_fingerprint, runs, created_at, updated_at)";
+const ON_WORK_CONFLICT: &str = "on conflict (id) do update set due_at = excluded.due_at,
+    detail = excluded.detail, state = 'pending', updated_at = excluded.updated_at
+    where case_work.state in ('pending', 'canceled') and case_work.claimed_at is null";
+
+impl WriteDetails for sqlx::SqliteConnection {
+    async fn insert_timeline(
+        &mut self,
+        chunk: &[(&str, &TimelineRow)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let values = (0..chunk.len())
+            .map(|i| format!("({}, $1)", placeholders(4 * i + 2, 4)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into case_timeline (case_id, at, kind, detail, created_at) values {values}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for (case_id, t) in chunk {
+            q = q.bind(*case_id).bind(t.at).bind(&t.kind).bind(&t.detail);
+        }
+        q.execute(self).await?;
+        Ok(())
+    }
+
+    async fn upsert_work(&mut self, chunk: &[Upsert<'_>], now: DateTime<Utc>) -> Result<()> {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let b = 7 * i + 2;
+                format!(
+                    "({}, 'pending', ${}, ${}, 0, $1, $1)",
+                    placeholders(b, 5),
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("{INSERT_WORK} values {values} {ON_WORK_CONFLICT}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for u in chunk {
+            q = q
+                .bind(u.id)
+                .bind(&u.case.tenant_id)
+                .bind(&u.case.id)
+                .bind(u.kind)
+                .bind(u.due_at)
+                .bind(u.detail)
+                .bind(u.card_fingerprint);
+        }
+        q.execute(self).await?;
+        Ok(())
+    }
+
+    async fn cancel_work(&mut self, ids: &[&str], now: DateTime<Utc>) -> Result<()> {
+        let sql = format!(
+            "update case_work set state = 'canceled', updated_at = $1
+             where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is null",
+            placeholders(2, ids.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(self).await?;
+        Ok(())
+    }
+}
+
+/// One array per column: the same text for any number of rows, prepared once per connection.
+impl WriteDetails for sqlx::PgConnection {
+    async fn insert_timeline(
+        &mut self,
+        chunk: &[(&str, &TimelineRow)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let cases: Vec<&str> = chunk.iter().map(|(c, _)| *c).collect();
+        let at: Vec<DateTime<Utc>> = chunk.iter().map(|(_, t)| t.at).collect();
+        let kinds: Vec<&str> = chunk.iter().map(|(_, t)| t.kind.as_str()).collect();
+        let details: Vec<&str> = chunk.iter().map(|(_, t)| t.detail.as_str()).collect();
+        sqlx::query(
+            "insert into case_timeline (case_id, at, kind, detail, created_at)
+             select *, $1::timestamptz from unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[])",
+        )
+        .bind(now)
+        .bind(cases)
+        .bind(at)
+        .bind(kinds)
+        .bind(details)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+
+    async fn upsert_work(&mut self, chunk: &[Upsert<'_>], now: DateTime<Utc>) -> Result<()> {
+        let sql = format!(
+            "{INSERT_WORK}
+             select id, tenant_id, case_id, kind, due_at, 'pending', detail, card, 0, $1::timestamptz,
+                    $1::timestamptz
+             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                         $7::text[], $8::text[]) as v(id, tenant_id, case_id, kind, due_at, detail, card)
+             {ON_WORK_CONFLICT}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>())
+            .bind(
+                chunk
+                    .iter()
+                    .map(|u| u.case.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(chunk.iter().map(|u| u.case.id.as_str()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|u| u.kind).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|u| u.due_at).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|u| u.detail).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|u| u.card_fingerprint).collect::<Vec<_>>())
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+
+    async fn cancel_work(&mut self, ids: &[&str], now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "update case_work set state = 'canceled', updated_at = $1
+             where id = any($2::text[]) and (state || '') = 'pending' and claimed_at is null",
+        )
+        .bind(now)
+        .bind(ids)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Writes timeline entries (by case id) and the net work changes of saves whose case rows were
 /// written.
 macro_rules! write_case_details {
@@ -186,52 +351,14 @@ macro_rules! write_case_details {
         let timeline: &[(&str, &TimelineRow)] = $timeline;
         let now: DateTime<Utc> = $now;
         for chunk in timeline.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${}, ${}, $1)", 4 * i + 2, 4 * i + 3, 4 * i + 4, 4 * i + 5))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("insert into case_timeline (case_id, at, kind, detail, created_at) values {values}");
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for (case_id, t) in chunk {
-                q = q.bind(*case_id).bind(t.at).bind(&t.kind).bind(&t.detail);
-            }
-            q.execute(&mut *$tx).await?;
+            WriteDetails::insert_timeline(&mut *$tx, chunk, now).await?;
         }
         let (upserts, cancels) = net_work(saves);
         for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
-            let values = (0..chunk.len())
-                .map(|i| {
-                    let b = 7 * i + 2;
-                    format!("(${b}, ${}, ${}, ${}, ${}, 'pending', ${}, ${}, 0, $1, $1)", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "insert into case_work (id, tenant_id, case_id, kind, due_at, state, detail, card_fingerprint,
-                    runs, created_at, updated_at)
-                 values {values}
-                 on conflict (id) do update set due_at = excluded.due_at, detail = excluded.detail,
-                    state = 'pending', updated_at = excluded.updated_at
-                 where case_work.state in ('pending', 'canceled') and case_work.claimed_at is null"
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for u in chunk {
-                q = q.bind(u.id).bind(&u.case.tenant_id).bind(&u.case.id).bind(u.kind).bind(u.due_at)
-                    .bind(u.detail).bind(u.card_fingerprint);
-            }
-            q.execute(&mut *$tx).await?;
+            WriteDetails::upsert_work(&mut *$tx, chunk, now).await?;
         }
         for chunk in cancels.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "update case_work set state = 'canceled', updated_at = $1
-                 where id in ({}) and {LISTED_STATE} = 'pending' and claimed_at is null",
-                placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *$tx).await?;
+            WriteDetails::cancel_work(&mut *$tx, chunk, now).await?;
         }
     }};
 }
