@@ -49,6 +49,27 @@ pub(super) fn value_rows(from: usize, rows: usize, width: usize) -> String {
         .join(", ")
 }
 
+/// An id list from bind `$first`: `in ($first, …)` with a bind per id on SQLite, `= any($first)`
+/// with one array on PostgreSQL, whose text does not change with the list's length (so it is
+/// prepared once per connection rather than parsed and planned for each batch).
+fn id_list(db: &super::Db, first: usize, n: usize) -> String {
+    match db {
+        super::Db::Postgres(_) => format!("= any(${first}::text[])"),
+        super::Db::Sqlite(_) => format!("in ({})", placeholders(first, n)),
+    }
+}
+
+/// Runs a PostgreSQL read whose only bind is an id array (see [`id_list`]).
+async fn pg_fetch_by_ids<T>(sql: String, ids: &[String], pool: &sqlx::PgPool) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?)
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaseRow {
     pub id: String,
@@ -211,17 +232,18 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!(
-            "select {CASE_COLUMNS} from cases where id in ({})",
-            placeholders(1, ids.len())
-        );
-        Ok(dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in ids {
-                q = q.bind(id);
+        let list = id_list(&self.db, 1, ids.len());
+        let sql = format!("select {CASE_COLUMNS} from cases where id {list}");
+        Ok(match &self.db {
+            super::Db::Postgres(pool) => pg_fetch_by_ids(sql, ids, pool).await?,
+            super::Db::Sqlite(pool) => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
             }
-            q.fetch_all(pool).await
-        })?)
+        })
     }
 
     /// `(case id, work id)` of these cases' work rows that have not started (not claimed by a run).
@@ -232,17 +254,20 @@ impl Store {
         if case_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let list = id_list(&self.db, 1, case_ids.len());
         let sql = format!(
-            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and claimed_at is null and case_id in ({})",
-            placeholders(1, case_ids.len())
+            "select case_id, id from case_work where {LISTED_STATE} = 'pending' and claimed_at is null and case_id {list}"
         );
-        Ok(dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in case_ids {
-                q = q.bind(id);
+        Ok(match &self.db {
+            super::Db::Postgres(pool) => pg_fetch_by_ids(sql, case_ids, pool).await?,
+            super::Db::Sqlite(pool) => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in case_ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
             }
-            q.fetch_all(pool).await
-        })?)
+        })
     }
 
     /// Puts work that is due by service time `now` on the queue: batches of at most
@@ -369,20 +394,32 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let list = id_list(&self.db, 3, ids.len());
         let sql = format!(
             "update case_work set claimed_at = $1, runs = runs + 1, updated_at = $1
-             where id in ({}) and {LISTED_STATE} = 'pending' and due_at <= $1
+             where id {list} and {LISTED_STATE} = 'pending' and due_at <= $1
                 and (claimed_at is null or claimed_at < $2)
-             returning {WORK_COLUMNS}",
-            placeholders(3, ids.len())
+             returning {WORK_COLUMNS}"
         );
-        Ok(dispatch!(&self.db, pool => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(stale_before);
-            for id in ids {
-                q = q.bind(id);
+        Ok(match &self.db {
+            super::Db::Postgres(pool) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(stale_before)
+                    .bind(ids)
+                    .fetch_all(pool)
+                    .await?
             }
-            q.fetch_all(pool).await
-        })?)
+            super::Db::Sqlite(pool) => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(stale_before);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                q.fetch_all(pool).await?
+            }
+        })
     }
 
     /// Charge attempts on these cards since `since`, across every case and tenant (network retry limits
