@@ -304,22 +304,56 @@ macro_rules! touch_cap {
 pub(super) use touch_cap;
 
 /// Records how sending ended; `sent` (the usual end) in one statement per chunk.
+/// Marks messages `sent`, per backend.
+pub(super) trait MarkSent {
+    fn mark_sent(
+        &mut self,
+        chunk: &[&MessageFinish],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+const MARK_SENT: &str =
+    "update messages set status = 'sent', error = null, updated_at = $1, sent_at = $1";
+
+impl MarkSent for sqlx::SqliteConnection {
+    async fn mark_sent(&mut self, chunk: &[&MessageFinish], now: DateTime<Utc>) -> Result<()> {
+        let sql = format!("{MARK_SENT} where id in ({})", placeholders(2, chunk.len()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(now);
+        for f in chunk {
+            q = q.bind(&f.id);
+        }
+        q.execute(self).await?;
+        Ok(())
+    }
+}
+
+impl MarkSent for sqlx::PgConnection {
+    /// The ids as one array: the same text for any number of rows, prepared once per connection.
+    async fn mark_sent(&mut self, chunk: &[&MessageFinish], now: DateTime<Utc>) -> Result<()> {
+        let ids: Vec<&str> = chunk.iter().map(|f| f.id.as_str()).collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{MARK_SENT} where id = any($2::text[])"
+        )))
+        .bind(now)
+        .bind(ids)
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
 macro_rules! finish_message_rows {
     ($tx:expr, $finishes:expr, $now:expr) => {{
         let finishes: &[MessageFinish] = $finishes;
         let now: DateTime<Utc> = $now;
-        let (sent, other): (Vec<&MessageFinish>, Vec<&MessageFinish>) =
-            finishes.iter().partition(|f| f.status == "sent" && f.error.is_none());
+        let (sent, other): (Vec<&MessageFinish>, Vec<&MessageFinish>) = finishes
+            .iter()
+            .partition(|f| f.status == "sent" && f.error.is_none());
         for chunk in sent.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "update messages set status = 'sent', error = null, updated_at = $1, sent_at = $1 where id in ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false).bind(now);
-            for f in chunk {
-                q = q.bind(&f.id);
-            }
-            q.execute(&mut *$tx).await?;
+            $crate::store::messages::MarkSent::mark_sent(&mut *$tx, chunk, now).await?;
         }
         for f in other {
             sqlx::query(
@@ -327,7 +361,12 @@ macro_rules! finish_message_rows {
                     sent_at = case when $2 = 'sent' then $4 else sent_at end
                  where id = $1",
             )
-            .bind(&f.id).bind(f.status).bind(&f.error).bind(now).execute(&mut *$tx).await?;
+            .bind(&f.id)
+            .bind(f.status)
+            .bind(&f.error)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?;
         }
     }};
 }
