@@ -195,6 +195,11 @@ impl Out {
     }
 }
 
+/// Whether `event` is only a line on the timeline (see [`timeline_only`]).
+pub fn is_timeline_only(event: &CaseEvent) -> bool {
+    matches!(event.kind, EventKind::Message { .. })
+}
+
 /// The timeline entry of an event that is nothing more (how a message to the customer went): it
 /// adds no fact to the case, so the engine writes it without loading or saving the case. `apply`
 /// records such an event the same way.

@@ -488,7 +488,13 @@ async fn plan_commit(
 ) -> Result<Vec<WorkCommit>, ProcessError> {
     let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
     let mut pending: HashMap<String, Vec<String>> = HashMap::new();
-    for eff in effects.iter().filter(|e| e.event.is_some()) {
+    // Only effects that feed the state machine need their case (a timeline-only one does not).
+    let fed = |e: &&Effect| {
+        e.event
+            .as_ref()
+            .is_some_and(|ev| !case::is_timeline_only(ev))
+    };
+    for eff in effects.iter().filter(fed) {
         let id = &eff.work.case_id;
         if !current.contains_key(id)
             && let Some(loaded) = read.cases.get(id)

@@ -59,15 +59,30 @@ fn id_list(db: &super::Db, first: usize, n: usize) -> String {
     }
 }
 
-/// Runs a PostgreSQL read whose only bind is an id array (see [`id_list`]).
-async fn pg_fetch_by_ids<T>(sql: String, ids: &[String], pool: &sqlx::PgPool) -> Result<Vec<T>>
+/// Runs a read whose only binds are the ids of its [`id_list`] (from `$1`): one array on
+/// PostgreSQL, one value per id on SQLite.
+async fn fetch_by_ids<T>(db: &super::Db, sql: String, ids: &[String]) -> Result<Vec<T>>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + Send
+        + Unpin,
 {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(ids)
-        .fetch_all(pool)
-        .await?)
+    Ok(match db {
+        super::Db::Postgres(pool) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        }
+        super::Db::Sqlite(pool) => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(pool).await?
+        }
+    })
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -234,16 +249,7 @@ impl Store {
         }
         let list = id_list(&self.db, 1, ids.len());
         let sql = format!("select {CASE_COLUMNS} from cases where id {list}");
-        Ok(match &self.db {
-            super::Db::Postgres(pool) => pg_fetch_by_ids(sql, ids, pool).await?,
-            super::Db::Sqlite(pool) => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for id in ids {
-                    q = q.bind(id);
-                }
-                q.fetch_all(pool).await?
-            }
-        })
+        fetch_by_ids(&self.db, sql, ids).await
     }
 
     /// `(case id, work id)` of these cases' work rows that have not started (not claimed by a run).
@@ -258,16 +264,7 @@ impl Store {
         let sql = format!(
             "select case_id, id from case_work where {LISTED_STATE} = 'pending' and claimed_at is null and case_id {list}"
         );
-        Ok(match &self.db {
-            super::Db::Postgres(pool) => pg_fetch_by_ids(sql, case_ids, pool).await?,
-            super::Db::Sqlite(pool) => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for id in case_ids {
-                    q = q.bind(id);
-                }
-                q.fetch_all(pool).await?
-            }
-        })
+        fetch_by_ids(&self.db, sql, case_ids).await
     }
 
     /// Puts work that is due by service time `now` on the queue: batches of at most
