@@ -27,7 +27,11 @@ pub async fn record(
     if what.refuses() {
         state
             .store
-            .mark_message_refused(&id, &format!("the recipient's side: {}", what.as_str()))
+            .mark_message_refused(
+                &id,
+                &format!("the recipient's side: {}", what.as_str()),
+                state.clock.now(),
+            )
             .await
             .map_err(transient)?;
     }

@@ -1,6 +1,8 @@
 //! Details of outbox messages beyond their status (kept apart from the outbox's hot path): the
 //! provider's id for a sent message, and the stored content a re-send must repeat word for word.
 
+use chrono::{DateTime, Utc};
+
 use super::{Result, Store, dispatch};
 
 /// What a message said when it was first recorded.
@@ -51,10 +53,19 @@ impl Store {
 
     /// A message the receiving side refused after accepting it (a bounce, a spam complaint): its
     /// address gets no more messages.
-    pub async fn mark_message_refused(&self, id: &str, why: &str) -> Result<()> {
+    pub async fn mark_message_refused(
+        &self,
+        id: &str,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         dispatch!(&self.db, pool => {
-            sqlx::query("update messages set status = 'failed', error = $2 where id = $1")
-                .bind(id).bind(why).execute(pool).await.map(|r| r.rows_affected())
+            let mut tx = pool.begin().await?;
+            sqlx::query("update messages set status = 'failed', error = $2, updated_at = $3 where id = $1")
+                .bind(id).bind(why).bind(now).execute(&mut *tx).await?;
+            sqlx::query(super::messages::REFUSE_ADDRESS)
+                .bind(id).bind(now).execute(&mut *tx).await?;
+            tx.commit().await
         })?;
         Ok(())
     }

@@ -246,7 +246,7 @@ macro_rules! touch_cap {
             }
             // Per customer: the touches in the window, and which of these messages exist already (a
             // re-run is not capped again). One correlated count per customer, so each is a lookup of
-            // `messages_customer_sent` by tenant and customer whatever the table's statistics say (a
+            // `messages_customer` by tenant and customer whatever the table's statistics say (a
             // filter over an `in` list let a planner with stale statistics scan the tenant's whole
             // window instead).
             let since = capped.iter().filter_map(|m| m.cap).map(|c| c.since).min().expect("capped");
@@ -345,6 +345,13 @@ impl MarkSent for sqlx::PgConnection {
     }
 }
 
+/// A message failed for good: its address gets no more (`$1` the message, `$2` when). The first
+/// refusal is the one kept.
+pub(super) const REFUSE_ADDRESS: &str =
+    "insert into refused_addresses (tenant_id, address, message_id, refused_at)
+     select tenant_id, to_address, id, $2 from messages where id = $1
+     on conflict (tenant_id, address) do nothing";
+
 macro_rules! finish_message_rows {
     ($tx:expr, $finishes:expr, $now:expr) => {{
         let finishes: &[MessageFinish] = $finishes;
@@ -367,6 +374,13 @@ macro_rules! finish_message_rows {
             .bind(now)
             .execute(&mut *$tx)
             .await?;
+            if f.status == "failed" {
+                sqlx::query($crate::store::messages::REFUSE_ADDRESS)
+                    .bind(&f.id)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
         }
     }};
 }
@@ -461,8 +475,8 @@ impl Store {
             return Ok(Recipients::default());
         }
         // `$1` the tenant, then (with customers) `$2` the window's start and the customers, then the
-        // addresses. One correlated count per customer, so each is a lookup of
-        // `messages_customer_sent` whatever the table's statistics say.
+        // addresses. One correlated count per customer, so each is a lookup of `messages_customer`
+        // whatever the table's statistics say.
         let mut parts = Vec::new();
         let addresses_from = if customers.is_empty() {
             2
@@ -479,8 +493,8 @@ impl Store {
         }
         if !addresses.is_empty() {
             parts.push(format!(
-                "select distinct 'refused', to_address, cast(0 as bigint) from messages
-                  where tenant_id = $1 and to_address in ({}) and status = 'failed'",
+                "select 'refused', address, cast(0 as bigint) from refused_addresses
+                  where tenant_id = $1 and address in ({})",
                 placeholders(addresses_from, addresses.len())
             ));
         }
