@@ -66,10 +66,8 @@ async fn postgres() -> Option<(sqlx::PgPool, String, String)> {
         .execute(&pool)
         .await
         .unwrap();
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("DUNNING_TEST_POSTGRES_URL has no database name"),
-    };
+    let url = dunning::store::sibling_database_url(&admin, &name)
+        .expect("DUNNING_TEST_POSTGRES_URL has no database name");
     Some((pool, name, url))
 }
 

@@ -224,3 +224,42 @@ impl Store {
         dispatch!(&self.db, pool => pool.close().await)
     }
 }
+
+/// The URL of database `name` on the server `url` points at, keeping `url`'s parameters
+/// (`?sslmode=…`): how the benchmarks and tests reach the database they create beside the one given.
+/// `None` when `url` names no database.
+pub fn sibling_database_url(url: &str, name: &str) -> Option<String> {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let (scheme, rest) = path.split_once("://")?;
+    // The authority may be empty (`postgres:///db?host=/run/postgresql`: a Unix socket).
+    let (authority, _) = rest.split_once('/')?;
+    Some(match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    })
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::sibling_database_url;
+
+    #[test]
+    fn a_sibling_database_keeps_the_server_and_its_parameters() {
+        assert_eq!(
+            sibling_database_url("postgres://u@127.0.0.1:5432/test", "x").as_deref(),
+            Some("postgres://u@127.0.0.1:5432/x")
+        );
+        assert_eq!(
+            sibling_database_url("postgres://u@h/test?sslmode=disable&a=b", "x").as_deref(),
+            Some("postgres://u@h/x?sslmode=disable&a=b")
+        );
+        assert_eq!(
+            sibling_database_url("postgres:///test?host=/run/postgresql", "x").as_deref(),
+            Some("postgres:///x?host=/run/postgresql")
+        );
+        assert_eq!(sibling_database_url("postgres://u@h", "x"), None);
+    }
+}

@@ -146,9 +146,10 @@ impl TestDb {
                     .await
                     .unwrap();
                 pool.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+                let url = dunning::store::sibling_database_url(&admin, &name)
+                    .expect("DUNNING_TEST_POSTGRES_URL names no database");
                 Some(TestDb {
-                    url: format!("{base}/{name}"),
+                    url,
                     dir: None,
                     pg_db: Some(name),
                 })

@@ -69,12 +69,10 @@ impl BenchDb {
                     .await
                     .context("creating the benchmark database")?;
                 pool.close().await;
-                let base = pg_admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b.to_string())
+                let url = dunning::store::sibling_database_url(pg_admin_url, &name)
                     .context("the PostgreSQL URL names no database")?;
                 Ok(BenchDb {
-                    url: format!("{base}/{name}"),
+                    url,
                     dir: None,
                     pg: Some((pg_admin_url.to_string(), name)),
                 })
