@@ -59,14 +59,7 @@ impl Store {
         why: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        dispatch!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("update messages set status = 'failed', error = $2, updated_at = $3 where id = $1")
-                .bind(id).bind(why).bind(now).execute(&mut *tx).await?;
-            sqlx::query(super::messages::REFUSE_ADDRESS)
-                .bind(id).bind(now).execute(&mut *tx).await?;
-            tx.commit().await
-        })?;
-        Ok(())
+        // A permanent failure, like one the transport reports: the address is refused with it.
+        self.finish_message(id, "failed", Some(why), now).await
     }
 }
