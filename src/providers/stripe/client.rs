@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::DateTime;
 use secrecy::ExposeSecret;
 use stripe::StripeRequest;
-use stripe::{ApiErrors, IdempotencyKey, RequestStrategy};
+use stripe::{IdempotencyKey, RequestStrategy};
 use stripe_billing::invoice::MarkUncollectibleInvoice;
 use stripe_billing::subscription::{
     CancelSubscription, UpdateSubscription, UpdateSubscriptionPauseCollection,
@@ -28,6 +28,7 @@ use crate::providers::api::{
 };
 use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
+use super::api_error::ApiError;
 use super::transport::{CallError, Transport};
 
 /// The invoice fields the engine reads. Stripe's full invoice is a few kilobytes of fields we do not
@@ -108,7 +109,7 @@ impl std::fmt::Debug for StripeApi {
 #[derive(Debug)]
 pub(super) enum Stop {
     /// A definite answer that re-sending would not change (a 4xx other than a rate limit or a lock).
-    Refused { status: u16, error: Box<ApiErrors> },
+    Refused { status: u16, error: Box<ApiError> },
     /// A 2xx whose body did not parse as the typed object: the call took effect.
     UnreadableSuccess,
     /// An error status whose body did not parse: the status and the reason are unknown.
@@ -188,7 +189,7 @@ impl StripeApi {
                         return Err(Stop::Refused { status, error });
                     }
                     let message = describe(status, &error, secret);
-                    let log_url = error.request_log_url.clone().filter(|_| status >= 500);
+                    let log_url = error.request_log_url.0.clone().filter(|_| status >= 500);
                     let replayed =
                         replayed || (log_url.is_some() && log_url == last_log_url) || !resend;
                     tracing::warn!(status, retry, replayed, "Stripe answered {message}");
@@ -531,35 +532,34 @@ pub(super) fn idempotency_key_of(key: &str) -> Result<IdempotencyKey, ApiFailure
 
 /// Safe and useful to re-send with the same key: Stripe did not decide (rate limit, lock, a concurrent
 /// request with this key still running, a server error).
-fn retryable(status: u16, error: &ApiErrors) -> bool {
-    let code = code_of(error);
+fn retryable(status: u16, error: &ApiError) -> bool {
     status == 429
         || status >= 500
         || matches!(
-            code.as_deref(),
+            error.code(),
             Some("lock_timeout" | "idempotency_key_in_use" | "rate_limit")
         )
 }
 
-fn code_of(error: &ApiErrors) -> Option<String> {
-    error.code.as_ref().map(|c| c.as_str().to_owned())
+fn code_of(error: &ApiError) -> Option<String> {
+    error.code.0.clone()
 }
 
 /// Stripe answers a `pay` on a paid invoice with 400 "Invoice is already paid" (no code so far).
-fn already_paid(error: &ApiErrors) -> bool {
-    code_of(error).as_deref() == Some("invoice_already_paid")
+fn already_paid(error: &ApiError) -> bool {
+    error.code() == Some("invoice_already_paid")
         || error
             .message
-            .as_deref()
+            .get()
             .is_some_and(|m| m.to_ascii_lowercase().contains("already paid"))
 }
 
-fn describe(status: u16, error: &ApiErrors, secret: &str) -> String {
-    let mut out = format!("HTTP {status} {}", error.type_.as_str());
-    if let Some(code) = code_of(error) {
+fn describe(status: u16, error: &ApiError, secret: &str) -> String {
+    let mut out = format!("HTTP {status} {}", error.type_.get().unwrap_or("error"));
+    if let Some(code) = error.code() {
         out.push_str(&format!(" ({code})"));
     }
-    if let Some(message) = &error.message {
+    if let Some(message) = error.message.get() {
         out.push_str(": ");
         out.push_str(message);
     }
@@ -571,7 +571,7 @@ pub(super) fn failure(stop: Stop, what: &str, secret: &str) -> ApiFailure {
         Stop::Refused { status, error } => ApiFailure::Permanent {
             status,
             code: code_of(&error),
-            message: redact(error.message.as_deref().unwrap_or("no message"), secret),
+            message: redact(error.message.get().unwrap_or("no message"), secret),
         },
         Stop::UnreadableSuccess => ApiFailure::Permanent {
             status: 200,
@@ -602,43 +602,47 @@ pub(super) fn failure(stop: Stop, what: &str, secret: &str) -> ApiFailure {
 
 /// The decline as Stripe reports it on a card error: on the error itself, else on the payment
 /// intent's `last_payment_error`.
-fn decline_info(error: &ApiErrors, secret: &str) -> DeclineInfo {
+fn decline_info(error: &ApiError, secret: &str) -> DeclineInfo {
     let last = error
         .payment_intent
+        .0
         .as_ref()
-        .and_then(|pi| pi.last_payment_error.as_deref());
-    let pick = |f: fn(&ApiErrors) -> Option<String>| f(error).or_else(|| last.and_then(f));
+        .and_then(|pi| pi.last_payment_error.0.as_deref());
+    let pick = |f: fn(&ApiError) -> &Option<String>| {
+        f(error).clone().or_else(|| last.and_then(|l| f(l).clone()))
+    };
     let payment_method = error
         .payment_method
+        .0
         .as_ref()
-        .or_else(|| last.and_then(|l| l.payment_method.as_ref()));
+        .or_else(|| last.and_then(|l| l.payment_method.0.as_ref()));
     let card = payment_method.and_then(|pm| {
-        let card = pm.card.as_ref()?;
-        let network = card.networks.as_ref().and_then(|n| {
-            n.preferred.clone().or(match n.available.as_slice() {
+        let card = pm.card.0.as_ref()?;
+        let network = card.networks.0.as_ref().and_then(|n| {
+            n.preferred.0.clone().or(match n.available.0.as_slice() {
                 [one] => Some(one.clone()),
                 _ => None,
             })
         });
         Some(CardInfo {
-            brand: Some(card.brand.to_lowercase()),
+            brand: card.brand.get().map(str::to_lowercase),
             network: network.map(|n| n.to_lowercase()),
-            last4: Some(card.last4.clone()),
-            exp_month: u32::try_from(card.exp_month).ok(),
-            exp_year: u32::try_from(card.exp_year).ok(),
-            fingerprint: card.fingerprint.clone(),
-            payment_method_id: Some(pm.id.to_string()),
+            last4: card.last4.0.clone(),
+            exp_month: card.exp_month.0.and_then(|m| u32::try_from(m).ok()),
+            exp_year: card.exp_year.0.and_then(|y| u32::try_from(y).ok()),
+            fingerprint: card.fingerprint.0.clone(),
+            payment_method_id: pm.id.0.clone(),
         })
     });
     DeclineInfo {
-        failure_code: pick(code_of),
-        decline_code: pick(|e| e.decline_code.clone()),
-        advice_code: pick(|e| e.advice_code.clone()),
-        network_advice_code: pick(|e| e.network_advice_code.clone()),
-        network_decline_code: pick(|e| e.network_decline_code.clone()),
+        failure_code: pick(|e| &e.code.0),
+        decline_code: pick(|e| &e.decline_code.0),
+        advice_code: pick(|e| &e.advice_code.0),
+        network_advice_code: pick(|e| &e.network_advice_code.0),
+        network_decline_code: pick(|e| &e.network_decline_code.0),
         outcome_type: None,
         card,
-        message: pick(|e| e.message.clone()).map(|m| redact(&m, secret)),
+        message: pick(|e| &e.message.0).map(|m| redact(&m, secret)),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Stripe as a [`Provider`]: webhook signatures, the event envelope, and the mapping of the events the
 //! engine uses. Payloads are read leniently from `serde_json::Value`, whatever the API version.
 
+mod api_error;
 mod card_update;
 pub mod client;
 mod events;
+mod lenient;
 mod payments;
 pub mod signature;
 mod transport;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use stripe::ApiErrors;
+use super::api_error::ApiError;
 use stripe_client_core::{CustomizedStripeRequest, StripeClient, StripeClientErr, StripeMethod};
 
 /// Where Stripe's API lives when a tenant has no override.
@@ -30,7 +30,7 @@ pub(super) enum CallError {
     /// An error status. `error` is Stripe's error object when the body parsed as one.
     Status {
         status: u16,
-        error: Option<Box<ApiErrors>>,
+        error: Option<Box<ApiError>>,
         /// `Stripe-Should-Retry`, when Stripe sent it.
         should_retry: Option<bool>,
         /// `Idempotent-Replayed: true`: the answer saved under this key, not a new execution.
@@ -130,10 +130,7 @@ impl StripeClient for Transport {
         if status.is_success() {
             return Ok(body);
         }
-        let error = std::str::from_utf8(&body)
-            .ok()
-            .and_then(|text| miniserde::json::from_str::<stripe_shared::Error>(text).ok())
-            .map(|e| e.error);
+        let error = ApiError::parse(&body);
         Err(CallError::Status {
             status: status.as_u16(),
             error,
