@@ -396,25 +396,27 @@ mod tests {
 #[derive(Debug, Default)]
 pub struct TenantCache {
     entries: std::sync::Mutex<
-        std::collections::HashMap<String, (std::time::Instant, Option<TenantRow>)>,
+        std::collections::HashMap<String, (std::time::Instant, Option<std::sync::Arc<TenantRow>>)>,
     >,
 }
 
 const TENANT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl TenantCache {
+    /// The tenant as read at most [`TENANT_TTL`] ago. Shared, not copied: every work row and
+    /// webhook asks for it.
     pub async fn get(
         &self,
         store: &crate::store::Store,
         id: &str,
-    ) -> crate::store::Result<Option<TenantRow>> {
+    ) -> crate::store::Result<Option<std::sync::Arc<TenantRow>>> {
         {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((_, row)) = entries.get(id).filter(|(at, _)| at.elapsed() < TENANT_TTL) {
                 return Ok(row.clone());
             }
         }
-        let row = store.tenant(id).await?;
+        let row = store.tenant(id).await?.map(std::sync::Arc::new);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() > 10_000 {
             entries.clear();

@@ -85,23 +85,28 @@ pub async fn advance_to(
     Ok(())
 }
 
-/// Waits until no due work is waiting or running. Gives up only after 30 s without progress (the count in
-/// flight not going down), so a large batch is waited for as long as it keeps moving.
+/// Waits until no due work is waiting or running. Gives up only after 30 s without progress, so a
+/// large batch is waited for as long as it keeps moving.
 ///
-/// While batches this process pushed are out, it waits on its own record of them: asking the
-/// database every few milliseconds cost a tenth of its time during a large step (each look passes
-/// the dead index entries the step leaves). Rows running in another process are not waited for; a
-/// test clock runs its work in one.
+/// While batches this process pushed are out, it waits on its own record of them, and progress is
+/// that record shrinking: asking the database cost a tenth of its time during a large step (each
+/// look passes the dead index entries the step leaves), and even a count once a second cost it 2-3 %.
+/// Rows running in another process are not waited for; a test clock runs its work in one.
 async fn drain(state: &AppState) -> Result<(), StoreError> {
     const STALL: Duration = Duration::from_secs(30);
     /// Counting is the dear question (every row in flight, and on PostgreSQL the dead versions a
     /// step leaves behind); "is any left?" stops at the first. Counts only measure progress.
     const COUNT_EVERY: Duration = Duration::from_secs(1);
-    let mut best = state.store.work_in_flight(state.clock.now()).await?;
+    let mut best = usize::MAX;
     let mut last_progress = tokio::time::Instant::now();
     let mut counted = tokio::time::Instant::now();
-    while best > 0 && last_progress.elapsed() < STALL {
-        if state.store.pushed_in_flight() {
+    while last_progress.elapsed() < STALL {
+        let out = state.store.pushed_in_flight();
+        if out > 0 {
+            if out < best {
+                best = out;
+                last_progress = tokio::time::Instant::now();
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         } else {
             let now = state.clock.now();
@@ -111,19 +116,27 @@ async fn drain(state: &AppState) -> Result<(), StoreError> {
             // Nothing of ours is out, yet work is due: made due by the runs of this step (a notice
             // sent at once, a retry after a new card), or beyond what one push takes.
             let runners = super::work_batches(state.settings.work_concurrency);
-            if state.store.enqueue_due_work(now, 10_000, runners).await? == 0 {
-                // Due rows this process did not push (another's, or left running): look again later.
+            if state.store.enqueue_due_work(now, 10_000, runners).await? > 0 {
+                best = usize::MAX;
+                last_progress = tokio::time::Instant::now();
+            } else {
+                // Due rows this process did not push (another's, or left running): look again
+                // later, and count them now and then to see whether they move.
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                if counted.elapsed() >= COUNT_EVERY {
+                    counted = tokio::time::Instant::now();
+                    let n = state.store.work_in_flight(now).await?;
+                    let n = usize::try_from(n).unwrap_or(usize::MAX);
+                    if n < best {
+                        best = n;
+                        last_progress = tokio::time::Instant::now();
+                    }
+                }
             }
         }
         if counted.elapsed() >= COUNT_EVERY {
             counted = tokio::time::Instant::now();
             state.store.forget_stale_pushes();
-            let n = state.store.work_in_flight(state.clock.now()).await?;
-            if n < best {
-                best = n;
-                last_progress = tokio::time::Instant::now();
-            }
         }
     }
     Ok(())

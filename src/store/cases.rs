@@ -330,14 +330,10 @@ impl Store {
         }
     }
 
-    /// Whether rows this process pushed to the queue are still waiting or running, as far as it
+    /// How many rows this process pushed to the queue are still waiting or running, as far as it
     /// knows. Answered from memory, so a test clock can wait on it without asking the database.
-    pub fn pushed_in_flight(&self) -> bool {
-        !self
-            .pushed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+    pub fn pushed_in_flight(&self) -> usize {
+        self.pushed.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Forgets pushes older than [`PUSHED_TTL`]: a batch that never reported back (its task lost).
