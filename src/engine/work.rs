@@ -135,10 +135,9 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     // Network limits count every attempt on a card, across cases: read them for the whole batch.
     let fingerprints = distinct(cases.values().filter_map(|(_, c)| fingerprint(c)));
     // Independent reads: on PostgreSQL each takes its own connection, and a batch waits for one.
-    let (mut history, known, pending) = futures::try_join!(
+    let (mut history, known) = futures::try_join!(
         card_histories(state, &fingerprints, now),
         recipients(state, &claimed, &cases, now),
-        pending_work(state, &case_ids)
     )?;
     let prepared = join_all(claimed.into_iter().map(|w| {
         let case = cases.get(&w.case_id);
@@ -172,7 +171,6 @@ pub async fn execute_batch(state: &AppState, ids: &[String]) -> Result<(), Proce
     let read = Read {
         cases: &cases,
         history: &history,
-        pending: &pending,
     };
     commit(state, effects, &sent.messages, read).await
 }
@@ -184,8 +182,6 @@ struct Read<'a> {
     cases: &'a HashMap<String, (CaseRow, Case)>,
     /// Attempts per card, with the batch's own charges.
     history: &'a HashMap<String, Vec<DateTime<Utc>>>,
-    /// Each case's work not yet started.
-    pending: &'a HashMap<String, Vec<String>>,
 }
 
 async fn pending_work(
@@ -480,35 +476,33 @@ async fn finish_messages_alone(state: &AppState, messages: &[MessageFinish]) {
 /// Turns each effect into its write against the cases as the batch read them. Several effects on
 /// one case chain: each applies to the case as the previous one left it. A case saved by someone
 /// else meanwhile fails the write's version check, and its effect is re-applied alone.
+///
+/// The state machine runs first; only the cases it tells to cancel their pending steps have those
+/// read (a cancel names the rows), which is a case in five or six, not every case of the batch.
 async fn plan_commit(
     state: &AppState,
     effects: &[Effect],
     read: Read<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<WorkCommit>, ProcessError> {
-    let mut current: HashMap<String, (CaseRow, Case)> = HashMap::new();
-    let mut pending: HashMap<String, Vec<String>> = HashMap::new();
-    // Only effects that feed the state machine need their case (a timeline-only one does not).
-    let fed = |e: &&Effect| {
-        e.event
-            .as_ref()
-            .is_some_and(|ev| !case::is_timeline_only(ev))
+    let applied = apply_effects(state, effects, &read, now).await?;
+    let cancelling = distinct(
+        effects
+            .iter()
+            .zip(&applied)
+            .filter(|(_, a)| a.as_ref().is_some_and(|(_, commands)| cancels(commands)))
+            .map(|(eff, _)| eff.work.case_id.clone()),
+    );
+    let mut pending = if cancelling.is_empty() {
+        HashMap::new()
+    } else {
+        pending_work(state, &cancelling).await?
     };
-    for eff in effects.iter().filter(fed) {
-        let id = &eff.work.case_id;
-        if !current.contains_key(id)
-            && let Some(loaded) = read.cases.get(id)
-        {
-            current.insert(id.clone(), loaded.clone());
-            pending.insert(
-                id.clone(),
-                read.pending.get(id).cloned().unwrap_or_default(),
-            );
-        }
-    }
-    let history = read.history;
+    // Each case's row as its last save left it, without its serialised state (kilobytes,
+    // rewritten by any save).
+    let mut rows: HashMap<&str, CaseRow> = HashMap::new();
     let mut items = Vec::with_capacity(effects.len());
-    for eff in effects {
+    for (eff, applied) in effects.iter().zip(applied) {
         let finish = eff.finish();
         let note = eff.event.as_ref().and_then(|e| case::timeline_only(e, now));
         if let Some(entry) = note.filter(|_| read.cases.contains_key(&eff.work.case_id)) {
@@ -520,34 +514,19 @@ async fn plan_commit(
             });
             continue;
         }
-        let save = match (&eff.event, current.get(&eff.work.case_id)) {
-            (Some(event), Some((row, case))) => {
-                let campaign = campaign_version(state, &eff.tenant_id, &case.campaign).await?;
-                let mut case = case.clone();
-                if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.as_ref()) {
-                    case.card_history = history.get(fp).cloned().unwrap_or_default();
-                }
-                let (next, commands) = case::apply(&case, event, &campaign, now);
-                if commands.is_empty() && next == case {
-                    None
-                } else {
-                    let ids = pending.get(&row.id).cloned().unwrap_or_default();
-                    let (mut save, live) = persist::case_save(
-                        row.clone(),
-                        Some(row.version),
-                        &next,
-                        &commands,
-                        &ids,
-                        now,
-                    );
-                    // The next effect on this case starts from `next`; the row is kept without its
-                    // serialised state (kilobytes, rewritten by any save).
-                    let json = std::mem::take(&mut save.row.state);
-                    current.insert(row.id.clone(), (save.row.clone(), next));
-                    save.row.state = json;
-                    pending.insert(save.row.id.clone(), live);
-                    Some(save)
-                }
+        let id = eff.work.case_id.as_str();
+        let save = match (applied, read.cases.get(id)) {
+            (Some((next, commands)), Some((read_row, _))) => {
+                let row = rows.remove(id).unwrap_or_else(|| read_row.clone());
+                let version = row.version;
+                let ids = pending.remove(id).unwrap_or_default();
+                let (mut save, live) =
+                    persist::case_save(row, Some(version), &next, &commands, &ids, now);
+                let json = std::mem::take(&mut save.row.state);
+                rows.insert(id, save.row.clone());
+                save.row.state = json;
+                pending.insert(id.to_string(), live);
+                Some(save)
             }
             _ => None,
         };
@@ -558,6 +537,50 @@ async fn plan_commit(
         });
     }
     Ok(items)
+}
+
+/// Feeds each effect's event to its case, in order: the case as the batch read it, or as the
+/// batch's previous effect on it left it. `None` for an effect that changes nothing (or has no
+/// case, or only adds a line to the timeline).
+async fn apply_effects(
+    state: &AppState,
+    effects: &[Effect],
+    read: &Read<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<(Case, Vec<case::Command>)>>, ProcessError> {
+    let mut applied: Vec<Option<(Case, Vec<case::Command>)>> = Vec::with_capacity(effects.len());
+    // Where each case's latest state is: the index of its last effect that changed it.
+    let mut latest: HashMap<&str, usize> = HashMap::new();
+    for eff in effects {
+        let id = eff.work.case_id.as_str();
+        let event = eff.event.as_ref().filter(|ev| !case::is_timeline_only(ev));
+        let (Some(event), Some((_, read_case))) = (event, read.cases.get(id)) else {
+            applied.push(None);
+            continue;
+        };
+        let campaign = campaign_version(state, &eff.tenant_id, &read_case.campaign).await?;
+        let mut case = match latest.get(id).and_then(|&i| applied[i].as_ref()) {
+            Some((latest, _)) => latest.clone(),
+            None => read_case.clone(),
+        };
+        if let Some(fp) = case.card.as_ref().and_then(|c| c.fingerprint.as_ref()) {
+            case.card_history = read.history.get(fp).cloned().unwrap_or_default();
+        }
+        let (next, commands) = case::apply(&case, event, &campaign, now);
+        if commands.is_empty() && next == case {
+            applied.push(None);
+        } else {
+            latest.insert(id, applied.len());
+            applied.push(Some((next, commands)));
+        }
+    }
+    Ok(applied)
+}
+
+fn cancels(commands: &[case::Command]) -> bool {
+    commands
+        .iter()
+        .any(|c| matches!(c, case::Command::CancelPendingSteps { .. }))
 }
 
 /// The slow path for an effect whose case changed under the batch: feed it alone, then finish.
