@@ -729,10 +729,9 @@ impl Store {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let postgres = self.is_postgres();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let claims = claim_rows!(tx, messages, now, postgres);
+            let claims = claim_rows!(tx, messages, now);
             tx.commit().await?;
             Ok(claims)
         })

@@ -82,20 +82,58 @@ pub struct Recipients {
     pub templates: Vec<super::email_templates::TemplateRow>,
 }
 
+impl Recipients {
+    /// From `('sent', customer, count)` and `('refused', address, _)` rows.
+    fn from_rows(rows: Vec<(String, String, i64)>) -> Recipients {
+        let mut r = Recipients::default();
+        for (what, key, n) in rows {
+            if what == "sent" {
+                r.sent.insert(key, n);
+            } else {
+                r.refused.insert(key);
+            }
+        }
+        r
+    }
+}
+
+/// A customer's touches in the window from `$1`, for the row `v` (`column1` the tenant, `column2`
+/// the customer).
+const TOUCHES: &str = "(select count(*) from messages m
+      where m.tenant_id = v.column1 and m.customer_id = v.column2
+        and (m.sent_at >= $1 or (m.status in ('sending', 'retry', 'unknown') and m.created_at >= $1)))";
+
 /// Inserts messages as `sending`, skipping ids already there; returns the ids inserted.
-pub(super) trait InsertMessages {
+pub(super) trait OutboxStatements {
     fn insert_messages(
         &mut self,
         chunk: &[&NewMessage],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Takes the touch-cap lock of each key (sorted), until the transaction ends. SQLite's single
+    /// writer serialises already.
+    fn lock_customers(&mut self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Per `(tenant, customer)`, the touches in the window since `since` as `("tenant/customer",
+    /// count)`: messages sent in it, and those being sent or to be retried (they will most likely
+    /// arrive); and as `("=id", 0)` the messages of `capped` already in the outbox. One correlated
+    /// count per customer, so each is a lookup of `messages_customer` by tenant and customer
+    /// whatever the table's statistics say (a filter over an `in` list let a planner with stale
+    /// statistics scan the tenant's whole window instead).
+    fn touches(
+        &mut self,
+        since: DateTime<Utc>,
+        pairs: &[(&str, &str)],
+        capped: &[&NewMessage],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
 }
 
 const INSERT_MESSAGE: &str =
     "insert into messages (id, tenant_id, case_id, customer_id, kind, to_address,
     locale, subject, body_text, body_html, transport, status, attempts, created_at, updated_at)";
 
-impl InsertMessages for sqlx::SqliteConnection {
+impl OutboxStatements for sqlx::SqliteConnection {
     async fn insert_messages(
         &mut self,
         chunk: &[&NewMessage],
@@ -130,9 +168,37 @@ impl InsertMessages for sqlx::SqliteConnection {
             .map(|(id,)| id)
             .collect())
     }
+
+    async fn lock_customers(&mut self, _keys: &[String]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn touches(
+        &mut self,
+        since: DateTime<Utc>,
+        pairs: &[(&str, &str)],
+        capped: &[&NewMessage],
+    ) -> Result<Vec<(String, i64)>> {
+        let sql = format!(
+            "select v.column1 || '/' || v.column2, {TOUCHES}
+               from (values {}) v
+             union all
+             select '=' || id, 0 from messages where id in ({})",
+            value_rows(2, pairs.len(), 2),
+            placeholders(2 + 2 * pairs.len(), capped.len())
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(since);
+        for (tenant, customer) in pairs {
+            q = q.bind(*tenant).bind(*customer);
+        }
+        for m in capped {
+            q = q.bind(&m.id);
+        }
+        Ok(q.fetch_all(&mut *self).await?)
+    }
 }
 
-impl InsertMessages for sqlx::PgConnection {
+impl OutboxStatements for sqlx::PgConnection {
     /// One array per column: the same text for any number of rows, prepared once per connection.
     async fn insert_messages(
         &mut self,
@@ -169,20 +235,55 @@ impl InsertMessages for sqlx::PgConnection {
             .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+
+    async fn lock_customers(&mut self, keys: &[String]) -> Result<()> {
+        // In one statement and a fixed order, so two batches never wait on each other.
+        sqlx::query("select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from unnest($1::text[]) as l(k)")
+            .bind(keys)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    /// Arrays: the statement's text does not change with the batch, so it is prepared once per
+    /// connection instead of parsed and planned for each batch.
+    async fn touches(
+        &mut self,
+        since: DateTime<Utc>,
+        pairs: &[(&str, &str)],
+        capped: &[&NewMessage],
+    ) -> Result<Vec<(String, i64)>> {
+        let tenants: Vec<&str> = pairs.iter().map(|(t, _)| *t).collect();
+        let customers: Vec<&str> = pairs.iter().map(|(_, c)| *c).collect();
+        let ids: Vec<&str> = capped.iter().map(|m| m.id.as_str()).collect();
+        let sql = format!(
+            "select v.column1 || '/' || v.column2, {TOUCHES}
+               from unnest($2::text[], $3::text[]) as v(column1, column2)
+             union all
+             select '=' || id, 0 from messages where id = any($4::text[])"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(&tenants)
+            .bind(&customers)
+            .bind(&ids)
+            .fetch_all(&mut *self)
+            .await?)
+    }
 }
 
 /// Records each message as being sent (multi-row insert); for a step that already has one, a
 /// `sending` message (a run that died mid-send) becomes `unknown` and a `retry` one is taken again.
 macro_rules! claim_rows {
-    ($tx:expr, $messages:expr, $now:expr, $postgres:expr) => {{
+    ($tx:expr, $messages:expr, $now:expr) => {{
         let all: &[&NewMessage] = $messages;
         let now: DateTime<Utc> = $now;
-        let over = $crate::store::messages::touch_cap!($tx, all, $postgres);
+        let over = $crate::store::messages::touch_cap!($tx, all);
         let messages: Vec<&NewMessage> =
             all.iter().copied().filter(|m| !over.contains_key(&m.id)).collect();
         let mut inserted: HashSet<String> = HashSet::new();
         for chunk in messages.chunks(WIDE_ROWS_PER_STATEMENT) {
-            inserted.extend($crate::store::messages::InsertMessages::insert_messages(&mut *$tx, chunk, now).await?);
+            inserted.extend($crate::store::messages::OutboxStatements::insert_messages(&mut *$tx, chunk, now).await?);
         }
         let mut claims = Vec::with_capacity(all.len());
         for m in all {
@@ -221,7 +322,7 @@ pub(super) use claim_rows;
 /// cases claiming at the same moment see each other. A message already in the outbox (a re-run) is
 /// not capped again.
 macro_rules! touch_cap {
-    ($tx:expr, $messages:expr, $postgres:expr) => {{
+    ($tx:expr, $messages:expr) => {{
         let messages: &[&NewMessage] = $messages;
         let mut over: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
         let capped: Vec<&NewMessage> = messages.iter().copied().filter(|m| m.cap.is_some()).collect();
@@ -232,18 +333,7 @@ macro_rules! touch_cap {
                 .collect();
             customers.sort_unstable();
             customers.dedup();
-            if $postgres {
-                // In one statement and a fixed order, so two batches never wait on each other.
-                let sql = format!(
-                    "select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (values {}) as l(k)",
-                    $crate::store::cases::value_rows(1, customers.len(), 1)
-                );
-                let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).persistent(false);
-                for k in &customers {
-                    q = q.bind(k);
-                }
-                q.fetch_one(&mut *$tx).await?;
-            }
+            $crate::store::messages::OutboxStatements::lock_customers(&mut *$tx, &customers).await?;
             // Per customer: the touches in the window, and which of these messages exist already (a
             // re-run is not capped again). One correlated count per customer, so each is a lookup of
             // `messages_customer` by tenant and customer whatever the table's statistics say (a
@@ -254,30 +344,11 @@ macro_rules! touch_cap {
                 capped.iter().map(|m| (m.tenant_id.as_str(), m.customer_id.as_str())).collect();
             pairs.sort_unstable();
             pairs.dedup();
-            let n = capped.len();
-            // Touches: messages sent in the window, and those being sent or to be retried (they will
-            // most likely arrive).
-            let sql = format!(
-                "select v.column1 || '/' || v.column2,
-                        (select count(*) from messages m
-                          where m.tenant_id = v.column1 and m.customer_id = v.column2
-                            and (m.sent_at >= $1 or (m.status in ('sending', 'retry', 'unknown') and m.created_at >= $1)))
-                   from (values {}) v
-                 union all
-                 select '=' || id, 0 from messages where id in ({})",
-                $crate::store::cases::value_rows(2, pairs.len(), 2),
-                $crate::store::cases::placeholders(2 + 2 * pairs.len(), n)
-            );
-            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql)).persistent(false).bind(since);
-            for (tenant, customer) in &pairs {
-                q = q.bind(*tenant).bind(*customer);
-            }
-            for m in &capped {
-                q = q.bind(&m.id);
-            }
+            let found =
+                $crate::store::messages::OutboxStatements::touches(&mut *$tx, since, &pairs, &capped).await?;
             let mut counts: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
             let mut existing: ::std::collections::HashSet<String> = ::std::collections::HashSet::new();
-            for (key, count) in q.fetch_all(&mut *$tx).await? {
+            for (key, count) in found {
                 match key.strip_prefix('=') {
                     Some(id) => {
                         existing.insert(id.to_string());
@@ -401,10 +472,9 @@ impl Store {
         messages: &[&NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<Claim>> {
-        let postgres = self.is_postgres();
         dispatch!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let claims = claim_rows!(tx, messages, now, postgres);
+            let claims = claim_rows!(tx, messages, now);
             tx.commit().await?;
             Ok(claims)
         })
@@ -474,9 +544,28 @@ impl Store {
         if customers.is_empty() && addresses.is_empty() {
             return Ok(Recipients::default());
         }
+        // One correlated count per customer, so each is a lookup of `messages_customer` whatever the
+        // table's statistics say. On PostgreSQL the lists are arrays, so the statement is prepared
+        // once per connection rather than parsed and planned for each batch.
+        if let super::Db::Postgres(pool) = &self.db {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "select 'sent', v.c, (select count(*) from messages m
+                   where m.tenant_id = $1 and m.customer_id = v.c and m.sent_at >= $2)
+                  from unnest($3::text[]) as v(c)
+                 union all
+                 select 'refused', address, cast(0 as bigint) from refused_addresses
+                  where tenant_id = $1 and address = any($4::text[])",
+            )
+            .bind(tenant_id)
+            .bind(since)
+            .bind(customers)
+            .bind(addresses)
+            .fetch_all(pool)
+            .await?;
+            return Ok(Recipients::from_rows(rows));
+        }
         // `$1` the tenant, then (with customers) `$2` the window's start and the customers, then the
-        // addresses. One correlated count per customer, so each is a lookup of `messages_customer`
-        // whatever the table's statistics say.
+        // addresses.
         let mut parts = Vec::new();
         let addresses_from = if customers.is_empty() {
             2
@@ -509,15 +598,7 @@ impl Store {
             }
             q.fetch_all(pool).await
         })?;
-        let mut r = Recipients::default();
-        for (what, key, n) in rows {
-            if what == "sent" {
-                r.sent.insert(key, n);
-            } else {
-                r.refused.insert(key);
-            }
-        }
-        Ok(r)
+        Ok(Recipients::from_rows(rows))
     }
 
     /// A case's messages, oldest first.
