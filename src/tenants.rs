@@ -395,10 +395,11 @@ mod tests {
 /// the time to live.
 #[derive(Debug, Default)]
 pub struct TenantCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<String, (std::time::Instant, Option<std::sync::Arc<TenantRow>>)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedTenant>>,
 }
+
+/// When the tenant was read, and what was found.
+type CachedTenant = (std::time::Instant, Option<std::sync::Arc<TenantRow>>);
 
 const TENANT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
