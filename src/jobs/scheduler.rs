@@ -101,6 +101,9 @@ async fn drain(state: &AppState) -> Result<(), StoreError> {
     let mut last_progress = tokio::time::Instant::now();
     let mut counted = tokio::time::Instant::now();
     while last_progress.elapsed() < STALL {
+        // Due rows this process did not push (another's, or left running) are counted now and then
+        // to see whether they move.
+        let mut others_due = false;
         let out = state.store.pushed_in_flight();
         if out > 0 {
             if out < best {
@@ -120,23 +123,21 @@ async fn drain(state: &AppState) -> Result<(), StoreError> {
                 best = usize::MAX;
                 last_progress = tokio::time::Instant::now();
             } else {
-                // Due rows this process did not push (another's, or left running): look again
-                // later, and count them now and then to see whether they move.
+                others_due = true;
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                if counted.elapsed() >= COUNT_EVERY {
-                    counted = tokio::time::Instant::now();
-                    let n = state.store.work_in_flight(now).await?;
-                    let n = usize::try_from(n).unwrap_or(usize::MAX);
-                    if n < best {
-                        best = n;
-                        last_progress = tokio::time::Instant::now();
-                    }
-                }
             }
         }
         if counted.elapsed() >= COUNT_EVERY {
             counted = tokio::time::Instant::now();
             state.store.forget_stale_pushes();
+            if others_due {
+                let n = state.store.work_in_flight(state.clock.now()).await?;
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                if n < best {
+                    best = n;
+                    last_progress = tokio::time::Instant::now();
+                }
+            }
         }
     }
     Ok(())

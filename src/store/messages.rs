@@ -103,8 +103,9 @@ const TOUCHES: &str = "(select count(*) from messages m
       where m.tenant_id = v.column1 and m.customer_id = v.column2
         and (m.sent_at >= $1 or (m.status in ('sending', 'retry', 'unknown') and m.created_at >= $1)))";
 
-/// Inserts messages as `sending`, skipping ids already there; returns the ids inserted.
+/// The outbox's statements inside a transaction, written per backend.
 pub(super) trait OutboxStatements {
+    /// Inserts messages as `sending`, skipping ids already there; returns the ids inserted.
     fn insert_messages(
         &mut self,
         chunk: &[&NewMessage],
@@ -325,7 +326,11 @@ macro_rules! touch_cap {
     ($tx:expr, $messages:expr) => {{
         let messages: &[&NewMessage] = $messages;
         let mut over: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
-        let capped: Vec<&NewMessage> = messages.iter().copied().filter(|m| m.cap.is_some()).collect();
+        let capped: Vec<&NewMessage> = messages
+            .iter()
+            .copied()
+            .filter(|m| m.cap.is_some())
+            .collect();
         if !capped.is_empty() {
             let mut customers: Vec<String> = capped
                 .iter()
@@ -333,21 +338,30 @@ macro_rules! touch_cap {
                 .collect();
             customers.sort_unstable();
             customers.dedup();
-            $crate::store::messages::OutboxStatements::lock_customers(&mut *$tx, &customers).await?;
+            $crate::store::messages::OutboxStatements::lock_customers(&mut *$tx, &customers)
+                .await?;
             // Per customer: the touches in the window, and which of these messages exist already (a
-            // re-run is not capped again). One correlated count per customer, so each is a lookup of
-            // `messages_customer` by tenant and customer whatever the table's statistics say (a
-            // filter over an `in` list let a planner with stale statistics scan the tenant's whole
-            // window instead).
-            let since = capped.iter().filter_map(|m| m.cap).map(|c| c.since).min().expect("capped");
-            let mut pairs: Vec<(&str, &str)> =
-                capped.iter().map(|m| (m.tenant_id.as_str(), m.customer_id.as_str())).collect();
+            // re-run is not capped again).
+            let since = capped
+                .iter()
+                .filter_map(|m| m.cap)
+                .map(|c| c.since)
+                .min()
+                .expect("capped");
+            let mut pairs: Vec<(&str, &str)> = capped
+                .iter()
+                .map(|m| (m.tenant_id.as_str(), m.customer_id.as_str()))
+                .collect();
             pairs.sort_unstable();
             pairs.dedup();
-            let found =
-                $crate::store::messages::OutboxStatements::touches(&mut *$tx, since, &pairs, &capped).await?;
-            let mut counts: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
-            let mut existing: ::std::collections::HashSet<String> = ::std::collections::HashSet::new();
+            let found = $crate::store::messages::OutboxStatements::touches(
+                &mut *$tx, since, &pairs, &capped,
+            )
+            .await?;
+            let mut counts: ::std::collections::HashMap<String, i64> =
+                ::std::collections::HashMap::new();
+            let mut existing: ::std::collections::HashSet<String> =
+                ::std::collections::HashSet::new();
             for (key, count) in found {
                 match key.strip_prefix('=') {
                     Some(id) => {

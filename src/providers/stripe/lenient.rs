@@ -43,6 +43,28 @@ fn ignore_map<'a>() -> Result<Box<dyn Map + 'a>> {
     <dyn Visitor>::ignore().map()
 }
 
+/// `Visitor` methods for every scalar, each reading as the visitor's `null`: for a field that wants
+/// an object or a list.
+macro_rules! scalars_read_as_null {
+    () => {
+        fn boolean(&mut self, _: bool) -> Result<()> {
+            self.null()
+        }
+        fn string(&mut self, _: &str) -> Result<()> {
+            self.null()
+        }
+        fn negative(&mut self, _: i64) -> Result<()> {
+            self.null()
+        }
+        fn nonnegative(&mut self, _: u64) -> Result<()> {
+            self.null()
+        }
+        fn float(&mut self, _: f64) -> Result<()> {
+            self.null()
+        }
+    };
+}
+
 impl Visitor for Place<Str> {
     fn null(&mut self) -> Result<()> {
         self.out = Some(Str(None));
@@ -136,21 +158,7 @@ impl<T: Deserialize> Visitor for Place<Obj<T>> {
         self.out = Some(Obj(None));
         Ok(())
     }
-    fn boolean(&mut self, _: bool) -> Result<()> {
-        self.null()
-    }
-    fn string(&mut self, _: &str) -> Result<()> {
-        self.null()
-    }
-    fn negative(&mut self, _: i64) -> Result<()> {
-        self.null()
-    }
-    fn nonnegative(&mut self, _: u64) -> Result<()> {
-        self.null()
-    }
-    fn float(&mut self, _: f64) -> Result<()> {
-        self.null()
-    }
+    scalars_read_as_null!();
     fn seq(&mut self) -> Result<Box<dyn Seq + '_>> {
         self.out = Some(Obj(None));
         ignore_seq()
@@ -200,21 +208,7 @@ impl Visitor for Place<Strs> {
         self.out = Some(Strs(Vec::new()));
         Ok(())
     }
-    fn boolean(&mut self, _: bool) -> Result<()> {
-        self.null()
-    }
-    fn string(&mut self, _: &str) -> Result<()> {
-        self.null()
-    }
-    fn negative(&mut self, _: i64) -> Result<()> {
-        self.null()
-    }
-    fn nonnegative(&mut self, _: u64) -> Result<()> {
-        self.null()
-    }
-    fn float(&mut self, _: f64) -> Result<()> {
-        self.null()
-    }
+    scalars_read_as_null!();
     fn seq(&mut self) -> Result<Box<dyn Seq + '_>> {
         let Strs(out) = self.out.insert(Strs(Vec::new()));
         Ok(Box::new(StrsSeq { out, item: None }))
