@@ -158,6 +158,9 @@ impl Report {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // As the service's binary does, in both processes (the fake Stripe's allocations would
+    // otherwise cost the shared cores what huge pages cost).
+    dunning::tune_allocator();
     if let Ok(filter) = std::env::var("RUST_LOG") {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }

@@ -29,7 +29,7 @@ use crate::providers::api::{
 use crate::providers::{CardInfo, DeclineInfo, PaymentMethodInfo};
 
 use super::api_error::ApiError;
-use super::transport::{CallError, Transport};
+use super::transport::{Bases, CallError, Transport};
 
 /// The invoice fields the engine reads. Stripe's full invoice is a few kilobytes of fields we do not
 /// use, and the typed one fails on any that drifts; this reads what we need and ignores the rest.
@@ -89,6 +89,7 @@ pub struct StripeApi {
     config: StripeApiConfig,
     /// One connection pool for every tenant's calls.
     http: reqwest::Client,
+    bases: Bases,
 }
 
 impl Default for StripeApi {
@@ -131,6 +132,7 @@ impl StripeApi {
         Self {
             config,
             http: Transport::pool(),
+            bases: Bases::default(),
         }
     }
 
@@ -141,7 +143,7 @@ impl StripeApi {
     pub(super) fn client(&self, c: &Credentials) -> Transport {
         Transport::new(
             self.http.clone(),
-            c.api_base.as_deref(),
+            self.bases.get(c.api_base.as_deref()),
             c.secret_key.expose_secret(),
             self.config.timeout,
         )
