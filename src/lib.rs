@@ -25,28 +25,24 @@ pub mod testing;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Tunes the allocator for a service that allocates in bursts. Called when the application is built.
-///
-/// - Memory freed by a burst of work goes back to the system after 10 ms rather than mimalloc v3's
-///   default second, so resident memory follows what the service holds (the engine benchmark's
-///   memory figure was at the mercy of when a burst ended).
-/// - No transparent huge pages for the process. mimalloc asks for them on its arenas, so every page
-///   a purge handed back came back as a fresh 2 MB page the kernel had to zero: under the engine
-///   benchmark that zeroing was a tenth of the service's CPU and a quarter of the fake Stripe's, and
-///   resident memory moved in 2 MB steps (75 MB where the service held 51). The setting is the
-///   kernel's per process (`PR_SET_THP_DISABLE`), since mimalloc's own option is read only before
-///   `main` runs; it is inherited by child processes.
+/// Hands memory freed by a burst of work back to the system after 10 ms rather than mimalloc v3's
+/// default second, so resident memory follows what the service holds (the engine benchmark's
+/// memory figure was at the mercy of when a burst ended). Called when the application is built.
 pub fn tune_allocator() {
-    // `mi_option_purge_delay` and `mi_option_allow_thp` in v3's `mi_option_t` (include/mimalloc.h
-    // of the vendored sources); libmimalloc-sys names no constants for them.
+    // `mi_option_purge_delay` in v3's `mi_option_t` (include/mimalloc.h of the vendored sources);
+    // libmimalloc-sys names no constant for it.
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    const ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
-    // SAFETY: sets global options of mimalloc's; any value is valid and they may be set at any time.
-    unsafe {
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, 10);
-        // Arenas mapped from now on are not advised as huge-page candidates.
-        libmimalloc_sys::mi_option_set(ALLOW_THP, 0);
-    }
+    // SAFETY: sets one of mimalloc's global options; any value is valid and it may be set at any time.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 10) };
+}
+
+/// Turns transparent huge pages off for this process (and the processes it starts). mimalloc
+/// advises its arenas as huge-page candidates, so a page it purged can come back as a fresh 2 MB
+/// page the kernel zeroes: the engine benchmark's fake Stripe, which allocates a little for every
+/// call it answers, spent a quarter of its CPU in that zeroing, on cores it shares with the service.
+/// The kernel's per-process switch (`PR_SET_THP_DISABLE`) is used because mimalloc reads its own
+/// option before `main` runs.
+pub fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes an integer flag and no pointers; it changes only how the
     // kernel backs this process's future page faults. A failure (an old kernel) leaves THP as it was.
@@ -58,21 +54,19 @@ pub fn tune_allocator() {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_allocator_purges_freed_memory_after_10_ms_without_huge_pages() {
+    fn the_allocator_purges_freed_memory_after_10_ms() {
         super::tune_allocator();
-        // SAFETY: reads global options of mimalloc's.
-        let (delay, thp) = unsafe {
-            (
-                libmimalloc_sys::mi_option_get(15),
-                libmimalloc_sys::mi_option_get(43),
-            )
-        };
-        assert_eq!((delay, thp), (10, 0));
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: PR_GET_THP_DISABLE takes no pointers; it returns the flag.
-            let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
-            assert_eq!(disabled, 1, "huge pages are off for the process");
-        }
+        // SAFETY: reads one of mimalloc's global options.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(15) };
+        assert_eq!(delay, 10);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_pages_can_be_turned_off_for_the_process() {
+        super::no_huge_pages();
+        // SAFETY: PR_GET_THP_DISABLE takes no pointers; it returns the flag.
+        let disabled = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(disabled, 1);
     }
 }

@@ -158,14 +158,14 @@ impl Report {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // As the service's binary does, in both processes (the fake Stripe's allocations would
-    // otherwise cost the shared cores what huge pages cost).
-    dunning::tune_allocator();
     if let Ok(filter) = std::env::var("RUST_LOG") {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     if args.fake_stripe_child {
+        // The fake's cost is the machine's, not the engine's: no huge pages to zero (see
+        // `no_huge_pages`). The service keeps its own settings.
+        dunning::no_huge_pages();
         return match rt.block_on(support::fake_child(args.cases)) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
