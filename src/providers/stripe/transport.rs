@@ -43,8 +43,9 @@ pub(super) struct Bases(Mutex<HashMap<Option<String>, Base>>);
 
 impl Bases {
     pub(super) fn get(&self, api_base: Option<&str>) -> Base {
+        let key = api_base.map(str::to_owned);
         let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = known.get(&api_base.map(str::to_owned)) {
+        if let Some(b) = known.get(&key) {
             return b.clone();
         }
         let text: Arc<str> = match api_base {
@@ -59,7 +60,7 @@ impl Bases {
             .filter(|u| !u.cannot_be_a_base())
             .map(Arc::new);
         let base = Base { text, parsed };
-        known.insert(api_base.map(str::to_owned), base.clone());
+        known.insert(key, base.clone());
         base
     }
 }
