@@ -15,6 +15,7 @@
 
 mod hosted;
 mod shapes;
+mod template;
 
 pub use hosted::{SessionKind, SessionView};
 
@@ -144,7 +145,7 @@ struct SubscriptionRecord {
 struct Answer {
     status: u16,
     body: Value,
-    /// The body already serialised (an invoice from [`FakeState::invoice_answer`]), sent instead of
+    /// The body already written (an invoice or a card error, from a template), sent instead of
     /// `body`.
     raw: Option<Bytes>,
     request_id: String,
@@ -181,13 +182,6 @@ struct Saved {
     answer: Reply,
 }
 
-/// Stand-ins for the request id and the time in a saved decline body (a request id's length; a time
-/// no test uses).
-const RID_MARK: &str = "req_fake@@@@@@@@@@@@";
-const NOW_MARK: i64 = 1_111_111_111;
-/// Stands for an invoice's attempt count in its saved body.
-const COUNT_MARK: i64 = 1_111_111_111;
-
 #[derive(Default)]
 struct FakeState {
     invoices: HashMap<String, InvoiceRecord>,
@@ -197,12 +191,6 @@ struct FakeState {
     requests: Vec<RecordedRequest>,
     charges: HashMap<String, u32>,
     pay_executions: HashMap<String, u32>,
-    /// Each invoice's body as last serialised, with the record it was made from.
-    invoice_bodies: HashMap<String, (InvoiceRecord, Bytes)>,
-    /// Each invoice's last decline body with [`RID_MARK`] and [`NOW_MARK`] for the request id and
-    /// time, keyed by what else it was made from: a card error is a large tree, and a campaign
-    /// declines each invoice several times the same way.
-    decline_bodies: HashMap<String, (String, String)>,
     required_key: Option<String>,
     next_id: u64,
     hosted: hosted::Hosted,
@@ -573,39 +561,13 @@ impl FakeState {
         }
     }
 
-    /// A 200 with the invoice as it stands. Its body is serialised once per state of the invoice:
-    /// a full invoice is hundreds of small allocations, and a campaign reads each one several times
-    /// between changes (the fake's own cost counts against the engine benchmark's machine).
-    /// `request_id` is the one the request already has, if any.
+    /// A 200 with the invoice as it stands. `request_id` is the one the request already has, if any.
     fn invoice_answer(&mut self, id: &str, request_id: Option<String>) -> Option<Answer> {
-        let inv = self.invoices.get(id)?;
-        // Each decline counts an attempt, so the body is kept with the count as a mark and the count
-        // put in per answer: a campaign's declines then reuse one body.
-        let mut key = inv.clone();
-        if key.attempt_count > 0 {
-            key.attempt_count = COUNT_MARK;
-        }
-        let count = inv.attempt_count;
-        let body = match self.invoice_bodies.get(id) {
-            Some((seen, body)) if *seen == key => body.clone(),
-            _ => {
-                let body = Bytes::from(serde_json::to_vec(&shapes::invoice(&key)).ok()?);
-                self.invoice_bodies
-                    .insert(id.to_owned(), (key.clone(), body.clone()));
-                body
-            }
-        };
-        let body = if key.attempt_count == COUNT_MARK {
-            let text = std::str::from_utf8(&body).ok()?;
-            let mark = format!("\"attempt_count\":{COUNT_MARK}");
-            Bytes::from(text.replace(&mark, &format!("\"attempt_count\":{count}")))
-        } else {
-            body
-        };
+        let body = shapes::invoice(self.invoices.get(id)?);
         Some(Answer {
             status: 200,
             body: Value::Null,
-            raw: Some(body),
+            raw: Some(Bytes::from(body)),
             request_id: request_id.unwrap_or_else(|| self.request_id()),
             should_retry: None,
         })
@@ -784,22 +746,7 @@ impl FakeState {
                     network_advice_code: network_advice_code.as_deref(),
                     network_decline_code: None,
                 };
-                let key = format!(
-                    "{}/{}/{}/{}/{code}/{decline_code:?}/{advice_code:?}/{network_advice_code:?}",
-                    inv.customer, inv.amount_due, inv.currency, inv.created
-                );
-                let template = match self.decline_bodies.get(id) {
-                    Some((seen, template)) if *seen == key => template,
-                    _ => {
-                        let tree = shapes::card_error(inv, &decline, RID_MARK, NOW_MARK);
-                        let text = serde_json::to_string(&tree).unwrap_or_default();
-                        self.decline_bodies.insert(id.to_owned(), (key, text));
-                        &self.decline_bodies[id].1
-                    }
-                };
-                let body = template
-                    .replace(RID_MARK, &rid)
-                    .replace(&NOW_MARK.to_string(), &now.to_string());
+                let body = shapes::card_error(inv, &decline, &rid, now);
                 let answer = Answer {
                     status: 402,
                     body: Value::Null,

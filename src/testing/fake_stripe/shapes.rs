@@ -2,185 +2,246 @@
 //! Stripe's published OpenAPI fixtures), so that a strict typed client parses it as it would parse
 //! Stripe's own answers.
 
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 
+use super::template::{Fill, Template};
 use super::{InvoiceRecord, InvoiceStatus, SubscriptionRecord};
 
-pub(super) fn invoice(inv: &InvoiceRecord) -> Value {
+/// An invoice: its parent and line item differ with and without a subscription; the rest is one
+/// template.
+pub(super) fn invoice(inv: &InvoiceRecord) -> String {
+    static INVOICE: LazyLock<Template> =
+        LazyLock::new(|| Template::new(INVOICE_JSON, INVOICE_HOLES));
+    static PARENT: LazyLock<Template> =
+        LazyLock::new(|| Template::new(SUBSCRIPTION_PARENT_JSON, &["subscription"]));
+    static ITEM_OF_SUBSCRIPTION: LazyLock<Template> =
+        LazyLock::new(|| Template::new(SUBSCRIPTION_ITEM_PARENT_JSON, &["subscription", "suffix"]));
+    static INVOICE_ITEM: LazyLock<Template> =
+        LazyLock::new(|| Template::new(INVOICE_ITEM_PARENT_JSON, &["suffix"]));
     let paid = inv.status == InvoiceStatus::Paid;
+    let amount_paid = if paid { inv.amount_due } else { 0 };
+    let s = suffix(&inv.id);
+    let (parent, line_parent) = match &inv.subscription {
+        Some(sub) => (
+            PARENT.render(&[Fill::Str(sub)]),
+            ITEM_OF_SUBSCRIPTION.render(&[Fill::Str(sub), Fill::Str(s)]),
+        ),
+        None => ("null".to_owned(), INVOICE_ITEM.render(&[Fill::Str(s)])),
+    };
     let billing_reason = if inv.subscription.is_some() {
         "subscription_cycle"
     } else {
         "manual"
     };
-    let amount_paid = if paid { inv.amount_due } else { 0 };
-    let subscription_details = inv
-        .subscription
-        .as_ref()
-        .map(|sub| json!({ "metadata": {}, "subscription": sub }));
-    let parent = match &subscription_details {
-        Some(details) => json!({
-            "quote_details": null,
-            "subscription_details": details,
-            "type": "subscription_details",
-        }),
-        None => Value::Null,
-    };
-    let line_parent = match &inv.subscription {
-        Some(sub) => json!({
-            "invoice_item_details": null,
-            "subscription_item_details": {
-                "invoice_item": null,
-                "proration": false,
-                "proration_details": { "credited_items": null },
-                "subscription": sub,
-                "subscription_item": format!("si_{}", suffix(&inv.id)),
-            },
-            "type": "subscription_item_details",
-        }),
-        None => json!({
-            "invoice_item_details": {
-                "invoice_item": format!("ii_{}", suffix(&inv.id)),
-                "proration": false,
-                "proration_details": { "credited_items": null },
-                "subscription": null,
-            },
-            "subscription_item_details": null,
-            "type": "invoice_item_details",
-        }),
-    };
-    let lines = json!({
-        "object": "list",
-        "data": [{
-            "id": format!("il_{}", suffix(&inv.id)),
-            "object": "line_item",
-            "amount": inv.amount_due,
-            "currency": inv.currency,
-            "description": "1 × Subscription (at the plan's price / month)",
-            "discount_amounts": [],
-            "discountable": true,
-            "discounts": [],
-            "invoice": inv.id,
-            "livemode": false,
-            "metadata": {},
-            "parent": line_parent,
-            "period": { "end": inv.created + 30 * 86_400, "start": inv.created },
-            "pretax_credit_amounts": [],
-            "pricing": {
-                "price_details": {
-                    "price": format!("price_{}", suffix(&inv.id)),
-                    "product": format!("prod_{}", suffix(&inv.id)),
-                },
-                "type": "price_details",
-                "unit_amount_decimal": inv.amount_due.to_string(),
-            },
-            "quantity": 1,
-            "quantity_decimal": "1",
-            "subscription": inv.subscription,
-            "subtotal": inv.amount_due,
-            "taxes": [],
-        }],
-        "has_more": false,
-        "url": format!("/v1/invoices/{}/lines", inv.id),
-    });
-    let mut invoice = json!({
-        "id": inv.id,
-        "object": "invoice",
-        "account_country": "US",
-        "account_name": "Fake Stripe Account",
-        "account_tax_ids": null,
-        "amount_due": inv.amount_due,
-        "amount_overpaid": 0,
-        "amount_paid": amount_paid,
-        "amount_remaining": inv.amount_due - amount_paid,
-        "amount_shipping": 0,
-        "application": null,
-        "attempt_count": inv.attempt_count,
-        "attempted": inv.attempt_count > 0,
-        "auto_advance": inv.status == InvoiceStatus::Open,
-        "automatic_tax": {
-            "disabled_reason": null,
-            "enabled": false,
-            "liability": null,
-            "provider": null,
-            "status": null,
-        },
-        "automatically_finalizes_at": null,
-        "billing_reason": billing_reason,
-        "collection_method": "charge_automatically",
-        "confirmation_secret": null,
-        "created": inv.created,
-        "currency": inv.currency,
-        "custom_fields": null,
-        "customer": inv.customer,
-        "customer_account": null,
-        "customer_address": null,
-        "customer_email": format!("{}@example.com", inv.customer),
-        "customer_name": null,
-        "customer_phone": null,
-        "customer_shipping": null,
-        "customer_tax_exempt": "none",
-        "customer_tax_ids": [],
-        "default_payment_method": null,
-        "default_source": null,
-        "default_tax_rates": [],
-        "description": null,
+    INVOICE.render(&[
+        Fill::Str(&inv.id),
+        Fill::Str(s),
+        Fill::Str(&s.to_uppercase()),
+        Fill::Str(&inv.customer),
+        Fill::OptStr(inv.subscription.as_deref()),
+        Fill::Int(inv.amount_due),
+        Fill::Int(amount_paid),
+        Fill::Int(inv.amount_due - amount_paid),
+        Fill::Int(inv.attempt_count),
+        Fill::Bool(inv.attempt_count > 0),
+        Fill::Bool(inv.status == InvoiceStatus::Open),
+        Fill::Str(billing_reason),
+        Fill::Int(inv.created),
+        Fill::Int(inv.created + 30 * 86_400),
+        Fill::Int(inv.created - 30 * 86_400),
+        Fill::Str(&inv.currency),
+        Fill::OptInt(inv.next_payment_attempt),
+        Fill::Str(inv.status.as_str()),
+        Fill::OptInt(inv.marked_uncollectible_at),
+        Fill::OptInt(inv.paid_at),
+        Fill::OptInt(inv.voided_at),
+        Fill::Raw(&parent),
+        Fill::Raw(&line_parent),
+    ])
+}
+
+const INVOICE_HOLES: &[&str] = &[
+    "id",
+    "suffix",
+    "SUFFIX",
+    "customer",
+    "subscription",
+    "amount_due",
+    "amount_paid",
+    "amount_remaining",
+    "attempt_count",
+    "attempted",
+    "auto_advance",
+    "billing_reason",
+    "created",
+    "created_plus_30d",
+    "created_minus_30d",
+    "currency",
+    "next_payment_attempt",
+    "status",
+    "marked_uncollectible_at",
+    "paid_at",
+    "voided_at",
+    "parent",
+    "line_parent",
+];
+
+const INVOICE_JSON: &str = r#"{
+  "id": {{id}},
+  "object": "invoice",
+  "account_country": "US",
+  "account_name": "Fake Stripe Account",
+  "account_tax_ids": null,
+  "amount_due": {{amount_due}},
+  "amount_overpaid": 0,
+  "amount_paid": {{amount_paid}},
+  "amount_remaining": {{amount_remaining}},
+  "amount_shipping": 0,
+  "application": null,
+  "attempt_count": {{attempt_count}},
+  "attempted": {{attempted}},
+  "auto_advance": {{auto_advance}},
+  "automatic_tax": {
+    "disabled_reason": null,
+    "enabled": false,
+    "liability": null,
+    "provider": null,
+    "status": null
+  },
+  "automatically_finalizes_at": null,
+  "billing_reason": {{billing_reason}},
+  "collection_method": "charge_automatically",
+  "confirmation_secret": null,
+  "created": {{created}},
+  "currency": {{currency}},
+  "custom_fields": null,
+  "customer": {{customer}},
+  "customer_account": null,
+  "customer_address": null,
+  "customer_email": "{{customer}}@example.com",
+  "customer_name": null,
+  "customer_phone": null,
+  "customer_shipping": null,
+  "customer_tax_exempt": "none",
+  "customer_tax_ids": [],
+  "default_payment_method": null,
+  "default_source": null,
+  "default_tax_rates": [],
+  "description": null,
+  "discounts": [],
+  "due_date": null,
+  "effective_at": {{created}},
+  "ending_balance": 0,
+  "footer": null,
+  "from_invoice": null,
+  "hosted_invoice_url": "https://invoice.stripe.com/i/acct_fake/test_{{id}}",
+  "invoice_pdf": "https://pay.stripe.com/invoice/acct_fake/test_{{id}}/pdf",
+  "issuer": { "type": "self" },
+  "last_finalization_error": null,
+  "latest_revision": null,
+  "lines": {
+    "object": "list",
+    "data": [
+      {
+        "id": "il_{{suffix}}",
+        "object": "line_item",
+        "amount": {{amount_due}},
+        "currency": {{currency}},
+        "description": "1 × Subscription (at the plan's price / month)",
+        "discount_amounts": [],
+        "discountable": true,
         "discounts": [],
-        "due_date": null,
-        "effective_at": inv.created,
-        "ending_balance": 0,
-        "footer": null,
-        "from_invoice": null,
-    });
-    let rest = json!({
-        "hosted_invoice_url": format!("https://invoice.stripe.com/i/acct_fake/test_{}", inv.id),
-        "invoice_pdf": format!("https://pay.stripe.com/invoice/acct_fake/test_{}/pdf", inv.id),
-        "issuer": { "type": "self" },
-        "last_finalization_error": null,
-        "latest_revision": null,
-        "lines": lines,
+        "invoice": {{id}},
         "livemode": false,
         "metadata": {},
-        "next_payment_attempt": inv.next_payment_attempt,
-        "number": format!("FAKE-{}", suffix(&inv.id).to_uppercase()),
-        "on_behalf_of": null,
-        "parent": parent,
-        "payment_settings": {
-            "default_mandate": null,
-            "payment_method_options": null,
-            "payment_method_types": null,
+        "parent": {{line_parent}},
+        "period": { "end": {{created_plus_30d}}, "start": {{created}} },
+        "pretax_credit_amounts": [],
+        "pricing": {
+          "price_details": { "price": "price_{{suffix}}", "product": "prod_{{suffix}}" },
+          "type": "price_details",
+          "unit_amount_decimal": "{{amount_due}}"
         },
-        "period_end": inv.created,
-        "period_start": inv.created - 30 * 86_400,
-        "post_payment_credit_notes_amount": 0,
-        "pre_payment_credit_notes_amount": 0,
-        "receipt_number": null,
-        "rendering": null,
-        "shipping_cost": null,
-        "shipping_details": null,
-        "starting_balance": 0,
-        "statement_descriptor": null,
-        "status": inv.status.as_str(),
-        "status_transitions": {
-            "finalized_at": inv.created,
-            "marked_uncollectible_at": inv.marked_uncollectible_at,
-            "paid_at": inv.paid_at,
-            "voided_at": inv.voided_at,
-        },
-        "subtotal": inv.amount_due,
-        "subtotal_excluding_tax": inv.amount_due,
-        "test_clock": null,
-        "threshold_reason": null,
-        "total": inv.amount_due,
-        "total_discount_amounts": [],
-        "total_excluding_tax": inv.amount_due,
-        "total_pretax_credit_amounts": [],
-        "total_taxes": [],
-        "webhooks_delivered_at": inv.created,
-    });
-    merge(&mut invoice, rest);
-    invoice
-}
+        "quantity": 1,
+        "quantity_decimal": "1",
+        "subscription": {{subscription}},
+        "subtotal": {{amount_due}},
+        "taxes": []
+      }
+    ],
+    "has_more": false,
+    "url": "/v1/invoices/{{id}}/lines"
+  },
+  "livemode": false,
+  "metadata": {},
+  "next_payment_attempt": {{next_payment_attempt}},
+  "number": "FAKE-{{SUFFIX}}",
+  "on_behalf_of": null,
+  "parent": {{parent}},
+  "payment_settings": {
+    "default_mandate": null,
+    "payment_method_options": null,
+    "payment_method_types": null
+  },
+  "period_end": {{created}},
+  "period_start": {{created_minus_30d}},
+  "post_payment_credit_notes_amount": 0,
+  "pre_payment_credit_notes_amount": 0,
+  "receipt_number": null,
+  "rendering": null,
+  "shipping_cost": null,
+  "shipping_details": null,
+  "starting_balance": 0,
+  "statement_descriptor": null,
+  "status": {{status}},
+  "status_transitions": {
+    "finalized_at": {{created}},
+    "marked_uncollectible_at": {{marked_uncollectible_at}},
+    "paid_at": {{paid_at}},
+    "voided_at": {{voided_at}}
+  },
+  "subtotal": {{amount_due}},
+  "subtotal_excluding_tax": {{amount_due}},
+  "test_clock": null,
+  "threshold_reason": null,
+  "total": {{amount_due}},
+  "total_discount_amounts": [],
+  "total_excluding_tax": {{amount_due}},
+  "total_pretax_credit_amounts": [],
+  "total_taxes": [],
+  "webhooks_delivered_at": {{created}}
+}"#;
+
+const SUBSCRIPTION_PARENT_JSON: &str = r#"{
+  "quote_details": null,
+  "subscription_details": { "metadata": {}, "subscription": {{subscription}} },
+  "type": "subscription_details"
+}"#;
+
+const SUBSCRIPTION_ITEM_PARENT_JSON: &str = r#"{
+  "invoice_item_details": null,
+  "subscription_item_details": {
+    "invoice_item": null,
+    "proration": false,
+    "proration_details": { "credited_items": null },
+    "subscription": {{subscription}},
+    "subscription_item": "si_{{suffix}}"
+  },
+  "type": "subscription_item_details"
+}"#;
+
+const INVOICE_ITEM_PARENT_JSON: &str = r#"{
+  "invoice_item_details": {
+    "invoice_item": "ii_{{suffix}}",
+    "proration": false,
+    "proration_details": { "credited_items": null },
+    "subscription": null
+  },
+  "subscription_item_details": null,
+  "type": "invoice_item_details"
+}"#;
 
 pub(super) fn subscription(sub: &SubscriptionRecord) -> Value {
     let s = suffix(&sub.id);
@@ -332,7 +393,11 @@ pub(super) fn card_error(
     d: &Decline<'_>,
     request_id: &str,
     now: i64,
-) -> Value {
+) -> String {
+    static FIELDS: LazyLock<Template> =
+        LazyLock::new(|| Template::new(CARD_ERROR_FIELDS_JSON, CARD_ERROR_FIELDS_HOLES));
+    static ERROR: LazyLock<Template> =
+        LazyLock::new(|| Template::new(CARD_ERROR_JSON, CARD_ERROR_HOLES));
     let s = suffix(&inv.id);
     let message = if d.code == "expired_card" {
         "Your card has expired."
@@ -341,99 +406,154 @@ pub(super) fn card_error(
     } else {
         "Your card was declined."
     };
-    let payment_method = json!({
-        "id": format!("pm_{s}"),
-        "object": "payment_method",
-        "allow_redisplay": "unspecified",
-        "billing_details": {
-            "address": { "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null },
-            "email": null,
-            "name": null,
-            "phone": null,
-            "tax_id": null,
-        },
-        "card": {
-            "brand": "visa",
-            "checks": { "address_line1_check": null, "address_postal_code_check": null, "cvc_check": null },
-            "country": "US",
-            "display_brand": "visa",
-            "exp_month": 8,
-            "exp_year": 2030,
-            "fingerprint": format!("fp{s}"),
-            "funding": "credit",
-            "generated_from": null,
-            "last4": "0341",
-            "networks": { "available": ["visa"], "preferred": null },
-            "regulated_status": "unregulated",
-            "three_d_secure_usage": { "supported": true },
-            "wallet": null,
-        },
-        "created": inv.created,
-        "customer": inv.customer,
-        "customer_account": null,
-        "livemode": false,
-        "metadata": {},
-        "type": "card",
-    });
-    let mut error = json!({
-        "type": "card_error",
-        "code": d.code,
-        "decline_code": d.decline_code,
-        "advice_code": d.advice_code,
-        "network_advice_code": d.network_advice_code,
-        "network_decline_code": d.network_decline_code,
-        "charge": format!("ch_{request_id}"),
-        "doc_url": format!("https://stripe.com/docs/error-codes/{}", d.code.replace('_', "-")),
-        "message": message,
-        "payment_method": payment_method,
-        "request_log_url": log_url(request_id),
-    });
-    let last_payment_error = error.clone();
-    error["payment_intent"] = json!({
-        "id": format!("pi_{s}"),
-        "object": "payment_intent",
-        "amount": inv.amount_due,
-        "amount_capturable": 0,
-        "amount_details": { "tip": {} },
-        "amount_received": 0,
-        "application": null,
-        "application_fee_amount": null,
-        "automatic_payment_methods": null,
-        "canceled_at": null,
-        "cancellation_reason": null,
-        "capture_method": "automatic",
-        "client_secret": format!("pi_{s}_secret_fake"),
-        "confirmation_method": "automatic",
-        "created": now,
-        "currency": inv.currency,
-        "customer": inv.customer,
-        "customer_account": null,
-        "description": format!("Payment for Invoice {}", inv.id),
-        "excluded_payment_method_types": null,
-        "last_payment_error": last_payment_error,
-        "latest_charge": format!("ch_{request_id}"),
-        "livemode": false,
-        "metadata": {},
-        "next_action": null,
-        "on_behalf_of": null,
-        "payment_method": null,
-        "payment_method_configuration_details": null,
-        "payment_method_options": { "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" } },
-        "payment_method_types": ["card"],
-        "processing": null,
-        "receipt_email": null,
-        "review": null,
-        "setup_future_usage": null,
-        "shipping": null,
-        "source": null,
-        "statement_descriptor": null,
-        "statement_descriptor_suffix": null,
-        "status": "requires_payment_method",
-        "transfer_data": null,
-        "transfer_group": null,
-    });
-    json!({ "error": error })
+    let fields = FIELDS.render(&[
+        Fill::Str(d.code),
+        Fill::OptStr(d.decline_code),
+        Fill::OptStr(d.advice_code),
+        Fill::OptStr(d.network_advice_code),
+        Fill::OptStr(d.network_decline_code),
+        Fill::Str(&d.code.replace('_', "-")),
+        Fill::Str(message),
+        Fill::Str(request_id),
+        Fill::Str(s),
+        Fill::Int(inv.created),
+        Fill::Str(&inv.customer),
+    ]);
+    ERROR.render(&[
+        Fill::Raw(&fields),
+        Fill::Str(s),
+        Fill::Str(request_id),
+        Fill::Str(&inv.id),
+        Fill::Int(inv.amount_due),
+        Fill::Str(&inv.currency),
+        Fill::Str(&inv.customer),
+        Fill::Int(now),
+    ])
 }
+
+const CARD_ERROR_FIELDS_HOLES: &[&str] = &[
+    "code",
+    "decline_code",
+    "advice_code",
+    "network_advice_code",
+    "network_decline_code",
+    "doc_code",
+    "message",
+    "request_id",
+    "suffix",
+    "created",
+    "customer",
+];
+
+/// The error's members, which the payment intent repeats as its `last_payment_error`.
+const CARD_ERROR_FIELDS_JSON: &str = r#"
+  "type": "card_error",
+  "code": {{code}},
+  "decline_code": {{decline_code}},
+  "advice_code": {{advice_code}},
+  "network_advice_code": {{network_advice_code}},
+  "network_decline_code": {{network_decline_code}},
+  "charge": "ch_{{request_id}}",
+  "doc_url": "https://stripe.com/docs/error-codes/{{doc_code}}",
+  "message": {{message}},
+  "payment_method": {
+    "id": "pm_{{suffix}}",
+    "object": "payment_method",
+    "allow_redisplay": "unspecified",
+    "billing_details": {
+      "address": { "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null },
+      "email": null,
+      "name": null,
+      "phone": null,
+      "tax_id": null
+    },
+    "card": {
+      "brand": "visa",
+      "checks": { "address_line1_check": null, "address_postal_code_check": null, "cvc_check": null },
+      "country": "US",
+      "display_brand": "visa",
+      "exp_month": 8,
+      "exp_year": 2030,
+      "fingerprint": "fp{{suffix}}",
+      "funding": "credit",
+      "generated_from": null,
+      "last4": "0341",
+      "networks": { "available": ["visa"], "preferred": null },
+      "regulated_status": "unregulated",
+      "three_d_secure_usage": { "supported": true },
+      "wallet": null
+    },
+    "created": {{created}},
+    "customer": {{customer}},
+    "customer_account": null,
+    "livemode": false,
+    "metadata": {},
+    "type": "card"
+  },
+  "request_log_url": "https://dashboard.stripe.com/test/logs/{{request_id}}"
+"#;
+
+const CARD_ERROR_HOLES: &[&str] = &[
+    "fields",
+    "suffix",
+    "request_id",
+    "invoice",
+    "amount",
+    "currency",
+    "customer",
+    "now",
+];
+
+const CARD_ERROR_JSON: &str = r#"{
+  "error": {
+    {{fields}},
+    "payment_intent": {
+      "id": "pi_{{suffix}}",
+      "object": "payment_intent",
+      "amount": {{amount}},
+      "amount_capturable": 0,
+      "amount_details": { "tip": {} },
+      "amount_received": 0,
+      "application": null,
+      "application_fee_amount": null,
+      "automatic_payment_methods": null,
+      "canceled_at": null,
+      "cancellation_reason": null,
+      "capture_method": "automatic",
+      "client_secret": "pi_{{suffix}}_secret_fake",
+      "confirmation_method": "automatic",
+      "created": {{now}},
+      "currency": {{currency}},
+      "customer": {{customer}},
+      "customer_account": null,
+      "description": "Payment for Invoice {{invoice}}",
+      "excluded_payment_method_types": null,
+      "last_payment_error": { {{fields}} },
+      "latest_charge": "ch_{{request_id}}",
+      "livemode": false,
+      "metadata": {},
+      "next_action": null,
+      "on_behalf_of": null,
+      "payment_method": null,
+      "payment_method_configuration_details": null,
+      "payment_method_options": {
+        "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" }
+      },
+      "payment_method_types": ["card"],
+      "processing": null,
+      "receipt_email": null,
+      "review": null,
+      "setup_future_usage": null,
+      "shipping": null,
+      "source": null,
+      "statement_descriptor": null,
+      "statement_descriptor_suffix": null,
+      "status": "requires_payment_method",
+      "transfer_data": null,
+      "transfer_group": null
+    }
+  }
+}"#;
 
 pub(super) fn invalid_request(message: &str, code: Option<&str>, request_id: &str) -> Value {
     let doc_url = code.map(|c| {
