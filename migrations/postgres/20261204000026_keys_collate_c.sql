@@ -1,7 +1,7 @@
--- Ids, codes and statuses are compared byte for byte. Under the database's collation (C.UTF-8 here,
--- often en_US.UTF-8 in production) every comparison of two different keys in a btree went through
--- strcoll: about 3 % of the machine in the engine benchmark, on keys (uuids, Stripe ids, status
--- codes) that have no linguistic order. For ASCII keys the order is unchanged.
+-- Ids, codes and statuses are compared byte for byte. Under the database's collation (C.UTF-8 in
+-- the benchmark, often en_US.UTF-8 in production, where each comparison costs more) every comparison
+-- of two different keys in a btree went through strcoll, on keys (uuids, Stripe ids, status codes)
+-- that have no linguistic order. For ASCII keys the order is unchanged.
 --
 -- Every text column of this schema's tables takes the collation, so that no comparison between two
 -- of them mixes collations (which PostgreSQL refuses). The large payloads (those with a compression
