@@ -98,6 +98,27 @@ pub struct TestApp {
     owns_db: bool,
 }
 
+/// A test that ends without [`TestApp::stop`] (or panics) still drops the PostgreSQL database its app
+/// created: one such test per run used to leave a `dunning_t_…` database on the server.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_db.take().filter(|_| self.owns_db) else {
+            return;
+        };
+        self.stop.cancel();
+        // Drop runs on the test's runtime: the database is dropped from a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_pg(Some(name)));
+            }
+        })
+        .join();
+    }
+}
+
 /// A database for one test: a temp SQLite file, or a fresh PostgreSQL database.
 pub struct TestDb {
     pub url: String,
