@@ -111,7 +111,7 @@ pub struct RecordedRequest {
     pub peer: std::net::SocketAddr,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct InvoiceRecord {
     id: String,
     customer: String,
