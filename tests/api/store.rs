@@ -176,3 +176,36 @@ both!(
         drop_db(db).await;
     }
 );
+
+both!(
+    the_purge_vacuums_the_task_table_on_postgresql,
+    |b| async move {
+        let Some(db) = TestDb::new(b).await else {
+            return;
+        };
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let vacuums = || async {
+            match &store.db {
+                Db::Sqlite(_) => 0,
+                Db::Postgres(pool) => {
+                    let (n,): (i64,) = sqlx::query_as(
+                    "select vacuum_count from pg_stat_user_tables where schemaname = 'apalis' and relname = 'jobs'",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                    n
+                }
+            }
+        };
+        let before = vacuums().await;
+        // The role that ran the migrations owns the table, so it may vacuum it (SQLite needs none).
+        assert!(store.vacuum_task_table().await.unwrap());
+        if let Db::Postgres(_) = &store.db {
+            assert_eq!(vacuums().await, before + 1, "one vacuum of apalis.jobs");
+        }
+        store.close().await;
+        drop_db(db).await;
+    }
+);
