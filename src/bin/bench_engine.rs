@@ -161,11 +161,15 @@ fn main() -> std::process::ExitCode {
     if let Ok(filter) = std::env::var("RUST_LOG") {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     if args.fake_stripe_child {
         // The fake's cost is the machine's, not the engine's: no huge pages to zero (see
-        // `no_huge_pages`). The service keeps its own settings.
+        // `no_huge_pages`), and one thread, so its answers do not wake a second one (a fraction of a
+        // core is all it needs). The service keeps its own settings.
         dunning::no_huge_pages();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
         return match rt.block_on(support::fake_child(args.cases)) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -174,6 +178,7 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     match rt.block_on(run(&args)) {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
