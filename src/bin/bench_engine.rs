@@ -160,12 +160,10 @@ impl Report {
     fn typical_peaks(&self) -> Option<(u64, u64)> {
         let half = self.half();
         let median = |second: bool| {
-            let mut per_second: BTreeMap<u64, u64> = BTreeMap::new();
-            for s in self.samples.iter().filter(|s| (s.closed >= half) == second) {
-                let peak = per_second.entry(s.at.as_secs()).or_default();
-                *peak = (*peak).max(s.rss_kb);
-            }
-            let mut peaks: Vec<u64> = per_second.into_values().collect();
+            let mut peaks: Vec<u64> =
+                per_second_peaks(self.samples.iter().filter(|s| (s.closed >= half) == second))
+                    .into_values()
+                    .collect();
             peaks.sort_unstable();
             match peaks.len() {
                 0 => None,
@@ -177,8 +175,23 @@ impl Report {
     }
     fn growth(&self) -> Option<f64> {
         let (a, b) = self.typical_peaks()?;
-        Some((b as f64 - a as f64) / a as f64)
+        Some(change(a, b))
     }
+}
+
+/// The highest RSS sample of each whole second of the campaign.
+fn per_second_peaks<'a>(samples: impl Iterator<Item = &'a Sample>) -> BTreeMap<u64, u64> {
+    let mut peaks: BTreeMap<u64, u64> = BTreeMap::new();
+    for s in samples {
+        let peak = peaks.entry(s.at.as_secs()).or_default();
+        *peak = (*peak).max(s.rss_kb);
+    }
+    peaks
+}
+
+/// `after` relative to `before`, as a fraction.
+fn change(before: u64, after: u64) -> f64 {
+    (after as f64 - before as f64) / before as f64
 }
 
 fn main() -> std::process::ExitCode {
@@ -646,16 +659,8 @@ fn print_report(r: &Report) {
         }
     }
     // The highest sample of each second: how the process's memory moved through the campaign.
-    let mut per_second: Vec<u64> = Vec::new();
-    for s in &r.samples {
-        let i = s.at.as_secs() as usize;
-        if per_second.len() <= i {
-            per_second.resize(i + 1, 0);
-        }
-        per_second[i] = per_second[i].max(s.rss_kb);
-    }
-    let trace: Vec<String> = per_second
-        .iter()
+    let trace: Vec<String> = per_second_peaks(r.samples.iter())
+        .values()
         .map(|kb| format!("{:.0}", *kb as f64 / 1024.0))
         .collect();
     println!("      peak RSS of each second (MB): {}", trace.join(" "));
@@ -664,7 +669,7 @@ fn print_report(r: &Report) {
             "      highest sample before half the cases closed {}, after {}: {:+.1} %",
             mb(before),
             mb(after),
-            (after as f64 - before as f64) / before as f64 * 100.0
+            change(before, after) * 100.0
         );
     }
     match (r.typical_peaks(), r.growth()) {

@@ -177,6 +177,10 @@ both!(
     }
 );
 
+/// How many times apalis's task table has been vacuumed.
+const VACUUMS: &str =
+    "select vacuum_count from pg_stat_user_tables where schemaname = 'apalis' and relname = 'jobs'";
+
 both!(
     the_purge_vacuums_the_task_table_on_postgresql,
     |b| async move {
@@ -189,12 +193,7 @@ both!(
             match &store.db {
                 Db::Sqlite(_) => 0,
                 Db::Postgres(pool) => {
-                    let (n,): (i64,) = sqlx::query_as(
-                    "select vacuum_count from pg_stat_user_tables where schemaname = 'apalis' and relname = 'jobs'",
-                )
-                .fetch_one(pool)
-                .await
-                .unwrap();
+                    let (n,): (i64,) = sqlx::query_as(VACUUMS).fetch_one(pool).await.unwrap();
                     n
                 }
             }
